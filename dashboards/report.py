@@ -77,7 +77,7 @@ def build_report(
         paper = paper_values(reference, plot.y, plot.x, table_columns)
         name = f"{plot.y}_vs_{plot.x}".replace("/", "_").replace(".", "_")
         report.plots.append(plot_curves(results(plot.y), plot, folder / f"{index}_{name}.png", paper))
-    report.verdicts = [check_finding(finding, results) for finding in findings]
+    report.verdicts = [check_finding(finding, results, reference, table_columns) for finding in findings]
     if cache:
         everything = pd.concat([frame.assign(metric=metric) for metric, frame in cache.items()])
         everything.to_csv(folder / "results.csv", index=False)

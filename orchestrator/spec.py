@@ -220,8 +220,8 @@ def _cells(file: str, spec: StudySpec):
 def _check_variant_names(file: str, spec: StudySpec) -> None:
     """Findings and reference rows may only name variants the study file defines."""
     variants = spec.sweep.variant_overrides()
-    named = [(f"findings[{i}].check.variant", f.check.selectors().get("variant")) for i, f in enumerate(spec.findings)]
-    named += [(f"findings[{i}].check.versus", f.check.versus) for i, f in enumerate(spec.findings)]
+    checks = [(i, finding.check) for i, finding in enumerate(spec.findings)]
+    named = [(f"findings[{i}].check.{key}", name) for i, check in checks for key, name in check.named_variants()]
     rows = spec.reference.rows if spec.reference else []
     named += [(f"reference.rows[{i}].variant", row.get("variant")) for i, row in enumerate(rows)]
     for key, name in named:
@@ -243,8 +243,10 @@ def _check_report_names(file: str, spec: StudySpec, *, where: str) -> None:
         uses += [(f"report.plots[{i}].{k}", getattr(plot, k), plot.y) for k in keys]
     for i, finding in enumerate(spec.findings):
         check = finding.check
-        uses += [(f"findings[{i}].check.along", check.along, check.metric)]
+        uses += [(f"findings[{i}].check.along", check.along or "", check.metric)]
         uses += [(f"findings[{i}].check.{k}", k, check.metric) for k in check.selectors()]
+        cells = enumerate(check.cells or [])
+        uses += [(f"findings[{i}].check.cells[{j}]", k, check.metric) for j, cell in cells for k in cell]
     if spec.reference:
         reference_keys = {k for row in spec.reference.rows for k in row if k != "values"}
         table_keys = set(table.rows if table else [])
@@ -262,6 +264,24 @@ def _check_report_names(file: str, spec: StudySpec, *, where: str) -> None:
         if column == "target" and metric not in TARGET_METRICS:
             message = f"{metric} has no targets; only {', '.join(TARGET_METRICS)} do"
             raise StudyError(file, message, key=key, where=where)
+    for i, finding in enumerate(spec.findings):
+        if finding.check.against_paper is not None:
+            _check_paper_cells(file, spec, i, where=where)
+
+
+def _check_paper_cells(file: str, spec: StudySpec, index: int, *, where: str) -> None:
+    """An ``against_paper`` finding needs the paper's numbers of its metric, one for each of its cells."""
+    check, key = spec.findings[index].check, f"findings[{index}].check"
+    if spec.reference is None or spec.reference.metric != check.metric:
+        held = f"holds {spec.reference.metric}" if spec.reference else "is missing"
+        message = f"against_paper compares {check.metric} with the study's reference, which {held}"
+        raise StudyError(file, message, key=f"{key}.against_paper", where=where)
+    table_columns = spec.report.table.columns if spec.report.table else None
+    for j, cell in enumerate(check.cells or []):
+        try:
+            spec.reference.paper_value({**check.selectors(), **cell}, table_columns)
+        except ValueError as error:
+            raise StudyError(file, str(error), key=f"{key}.cells[{j}]", where=where) from None
 
 
 def _overlap(key: str, other: str) -> bool:

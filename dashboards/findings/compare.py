@@ -1,0 +1,130 @@
+"""Claims that compare: variants with each other (``order``, ``better``) and our numbers with the paper's."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import pandas as pd
+
+from dashboards.findings.base import (
+    NOT_ENOUGH,
+    Verdict,
+    curve,
+    judged,
+    listing,
+    number,
+    select,
+    shared_means,
+    value_at,
+)
+from dashboards.spec import Check, Reference
+
+
+def order(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:
+    """The claim "a ≥ b ≥ c": the variants of ``order``, first the highest, at each point of ``at``.
+
+    Without ``at``: at every point of ``along``; without ``along``: their means over shared cells.
+    Each variant may fall below the next by at most ``slack``.
+    """
+    names, slack = check.order, check.slack or 0.0
+    if check.along is None:
+        means, count = shared_means(frame, check.selectors(), names)
+        if count == 0:
+            return Verdict(claim, NOT_ENOUGH, f"no cell that {', '.join(names)} have all finished")
+        table = {f"over the {_cells(count)} all finished": means}
+    else:
+        curves = {name: curve(frame, {**check.selectors(), "variant": name}, check.along) for name in names}
+        at = check.points() or sorted({point for means in curves.values() for point in means.index})
+        table = {f"at {check.along}={point}": pd.Series({n: value_at(curves[n], point) for n in names}) for point in at}
+        missing = [f"{n} {where}" for where, means in table.items() for n in names if math.isnan(means[n])]
+        if not table or missing:
+            return Verdict(claim, NOT_ENOUGH, f"no finished run of {'; '.join(missing) or listing(names)}")
+    worst, shown = (-math.inf, ""), []
+    for where, means in table.items():
+        shown.append(f"{where}: " + ", ".join(f"{n} {number(means[n])}" for n in names))
+        for higher, lower in itertools.pairwise(names):
+            gap = float(means[lower] - means[higher])  # > 0: the wrong way round
+            if gap > worst[0]:
+                worst = (gap, f"{higher} − {lower} {where}: {-gap:+.1f}")
+    needs = "each ≥ the next" + (f" − {slack:g}" if slack else "")
+    detail = f"{check.metric} {'; '.join(shown)}; closest pair {worst[1]} (needs {needs})"
+    return judged(claim, worst[0] <= slack, detail)
+
+
+def better(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:
+    """The claim "A beats B (by at least ``by``)": at ``at`` of ``along``, or on average.
+
+    On average: over the points of ``along`` both variants have (each needs a finished run),
+    or, without ``along``, over the cells (grid point, target, seed) both have finished.
+    """
+    a, b, by = check.better, check.than, check.by or 0.0
+    if check.along is None:
+        means, count = shared_means(frame, check.selectors(), [a, b])
+        if count == 0:
+            return Verdict(claim, NOT_ENOUGH, f"no cell that both {a} and {b} have finished")
+        ours, theirs, where = float(means[a]), float(means[b]), f"mean over the {_cells(count)} both finished"
+    else:
+        curve_a, curve_b = (curve(frame, {**check.selectors(), "variant": v}, check.along) for v in (a, b))
+        if check.at is not None:
+            shared = [check.at]
+            where = f"at {check.along}={check.at}"
+        else:
+            shared = [point for point in curve_a.index if point in set(curve_b.index)]
+            where = f"mean over {check.along}={listing(shared)}"
+        missing = [f"{v} at {check.along}={p}" for p in shared for v, c in ((a, curve_a), (b, curve_b))
+                   if math.isnan(value_at(c, p))]
+        if not shared or missing:
+            return Verdict(claim, NOT_ENOUGH, f"no finished run of {'; '.join(missing) or f'{a} and {b}'}")
+        ours = sum(value_at(curve_a, p) for p in shared) / len(shared)
+        theirs = sum(value_at(curve_b, p) for p in shared) / len(shared)
+    detail = (
+        f"{check.metric} {where}: {a} {ours:.1f} vs {b} {theirs:.1f} "
+        f"(difference {ours - theirs:+.1f}; needs ≥ {by:g})"
+    )
+    return judged(claim, ours - theirs >= by, detail)
+
+
+def against_paper(
+    claim: str, check: Check, frame: pd.DataFrame, reference: Reference | None, table_columns: str | None
+) -> Verdict:
+    """The claim "we get the paper's numbers": at each of ``cells``, within ± ``against_paper`` points.
+
+    A cell names the paper's row labels and its column (``reference.column_key`` or the table's
+    columns key); the check's selectors apply to every cell. Our value is the mean over seeds.
+    """
+    if reference is None or reference.metric != check.metric:
+        held = f"holds {reference.metric}" if reference else "is missing"
+        raise ValueError(f"against_paper compares {check.metric} with the study's reference, which {held}")
+    compared: list[tuple[str, float, float]] = []
+    unrun, unknown = [], []
+    for cell in check.cells:
+        where = _cell_name(cell)
+        full = {**check.selectors(), **cell}
+        paper = reference.paper_value(full, table_columns)
+        ours = float(select(frame, full)["value"].mean())
+        if math.isnan(ours):
+            unrun.append(where)
+        if paper is None:
+            unknown.append(where)
+        compared.append((where, ours, math.nan if paper is None else paper))
+    if unrun or unknown:
+        parts = [f"no finished run at {'; '.join(unrun)}"] if unrun else []
+        parts += [f"the paper gives no value at {'; '.join(unknown)}"] if unknown else []
+        return Verdict(claim, NOT_ENOUGH, "; ".join(parts))
+    shown = "; ".join(
+        f"at {where}: {ours:.1f} vs paper {paper:.1f} ({ours - paper:+.1f})"
+        for where, ours, paper in compared
+    )
+    worst = max(abs(ours - paper) for _, ours, paper in compared)
+    detail = f"{check.metric} {shown}; largest gap {worst:.1f} (needs within ± {check.against_paper:g})"
+    return judged(claim, worst <= check.against_paper, detail)
+
+
+def _cell_name(cell: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in cell.items())
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell{'' if count == 1 else 's'}"
