@@ -120,3 +120,27 @@ def test_render_scale_keeps_paper_sizes():
     assert (config.pixels(config.canvas), config.pixels(config.first_size), config.pixels(80)) == (28, 5, 20)
     with pytest.raises(ValueError, match="does not fit"):
         DigitPairConfig(name="digit_pair", canvas=50, second_size=60)
+
+
+def test_digit_pair_probes_read_each_digit_alone(tmp_path, monkeypatch):
+    labels = torch.arange(10)
+    digits = DigitImages(((labels + 1) * 20).to(torch.uint8)[:, None, None].expand(10, 4, 4).clone(), labels)
+    monkeypatch.setattr("workers.data.digit_pair.load_digit_images", lambda *args: digits)
+    config = DigitPairConfig(name="digit_pair", source="digits", canvas=16, first_size=4, second_size=8,
+                             train_examples=20, test_examples=5)
+    split = config.build(tmp_path, torch.device("cpu")).train
+    index = torch.arange(20)
+    both = split.images(index)
+    first, second = (split.probed_for(t).images(index) for t in ("first_digit", "second_digit"))
+    for i in range(20):
+        for alone, target, size, corner in ((first, "first_digit", 4, split.first_corner[i]),
+                                            (second, "second_digit", 8, split.second_corner[i])):
+            expected = torch.zeros(16, 16)
+            r, c = corner.tolist()
+            expected[r:r + size, c:c + size] = (split.labels[target][i].item() + 1) * 20 / 255
+            assert torch.allclose(alone[i, 0], expected, atol=1e-6)
+    # The probe keeps the labels, and training canvases still hold both digits.
+    assert split.probed_for("first_digit").labels is split.labels
+    assert torch.equal(split.images(index), both) and not torch.equal(both, first)
+    two = config.model_copy(update={"evaluation": "both_digits"}).build(tmp_path, torch.device("cpu")).train
+    assert two.probed_for("first_digit") is two

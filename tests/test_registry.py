@@ -45,3 +45,17 @@ def test_union_accepts_the_bare_name():
     adapter = TypeAdapter(LOSSES.union())
     assert adapter.validate_python("nt_xent").temperature == 0.5
     assert adapter.validate_python({"name": "nt_xent", "temperature": 0.1}).temperature == 0.1
+
+
+def test_conv3_is_the_notebooks_encoder():
+    import torch
+
+    from workers.backbones import BACKBONES
+
+    # 28 → 13 → 6 → 2 with valid 3×3 stride-2 convolutions: 2·2·64 = 256 inputs to the dense layer.
+    encoder = BACKBONES["conv3"](name="conv3").build(in_channels=11, image_size=28)
+    assert encoder.convolutions[0].in_channels == 11
+    assert encoder.dense[1].in_features == 256 and encoder.dim == 128
+    assert encoder(torch.zeros(4, 11, 28, 28)).shape == (4, 128)
+    assert encoder.feature_map(torch.zeros(4, 11, 28, 28)).shape == (4, 64, 2, 2)
+    assert BACKBONES["conv3"](name="conv3", width=2).build(1, 56).dim == 256

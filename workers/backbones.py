@@ -31,8 +31,8 @@ class BackboneConfig(Section):
     """What a backbone config provides; register subclasses with ``@BACKBONES.register``."""
 
     @abstractmethod
-    def build(self, in_channels: int) -> Backbone:
-        """A fresh, randomly initialised encoder."""
+    def build(self, in_channels: int, image_size: int) -> Backbone:
+        """A fresh, randomly initialised encoder for ``in_channels`` × ``image_size``² images."""
 
     @abstractmethod
     def min_input_size(self) -> int:
@@ -50,7 +50,7 @@ class SmallCNNConfig(BackboneConfig):
     width: int = Field(32, ge=1)
     stages: int = Field(3, ge=1)
 
-    def build(self, in_channels: int) -> Backbone:
+    def build(self, in_channels: int, image_size: int) -> Backbone:
         return SmallCNN(in_channels, self.width, self.stages)
 
     def min_input_size(self) -> int:
@@ -85,7 +85,7 @@ class ResNet18Config(BackboneConfig):
     name: Literal["resnet18"]
     small_stem: bool = True
 
-    def build(self, in_channels: int) -> Backbone:
+    def build(self, in_channels: int, image_size: int) -> Backbone:
         return ResNet18(in_channels, self.small_stem)
 
     def min_input_size(self) -> int:
@@ -108,3 +108,46 @@ class ResNet18(Backbone):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
+
+
+@BACKBONES.register
+class Conv3Config(BackboneConfig):
+    """The encoder of the Intriguing Properties notebooks (``randbits_mnist.ipynb``, ``ConvN``).
+
+    Three 3×3 stride-2 convolutions without padding (Keras ``valid``), each conv → BN → ReLU,
+    of 32, 64 and 64 filters (× ``width``), then flatten → dense → BN → ReLU to ``dim`` (128 ×
+    ``width``): h. On 28×28 MNIST the map shrinks 28 → 13 → 6 → 2, so h sees 2×2×64 values.
+    """
+
+    name: Literal["conv3"]
+    width: int = Field(1, ge=1, description="width multiplier of every layer")
+
+    def build(self, in_channels: int, image_size: int) -> Backbone:
+        return Conv3(in_channels, image_size, self.width)
+
+    def min_input_size(self) -> int:
+        return 15  # three valid stride-2 3×3 convolutions leave a 1×1 map
+
+
+class Conv3(Backbone):
+    def __init__(self, in_channels: int, image_size: int, width: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels, side = in_channels, image_size
+        for filters in (32 * width, 64 * width, 64 * width):
+            layers += [nn.Conv2d(channels, filters, 3, stride=2, bias=False), nn.BatchNorm2d(filters), nn.ReLU(True)]
+            channels, side = filters, (side - 3) // 2 + 1
+        self.convolutions = nn.Sequential(*layers)
+        self.dim = 128 * width
+        self.dense = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * side * side, self.dim, bias=False),
+            nn.BatchNorm1d(self.dim),
+            nn.ReLU(True),
+        )
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.convolutions(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.convolutions(x))

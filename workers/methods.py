@@ -93,7 +93,7 @@ class SimCLRConfig(MethodConfig):
     ignores: ClassVar[frozenset[str]] = frozenset()
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
-        encoder = trial.model.backbone.build(dataset.channels)
+        encoder = trial.model.backbone.build(dataset.channels, dataset.image_size)
         return SimCLR(encoder, trial.model.head.build(encoder.dim), trial.loss.build(), trial.views)
 
 
@@ -104,7 +104,7 @@ class SupervisedConfig(MethodConfig):
     ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head"})
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
-        encoder = trial.model.backbone.build(dataset.channels)
+        encoder = trial.model.backbone.build(dataset.channels, dataset.image_size)
         targets = self.targets or list(dataset.num_classes)
         return Supervised(encoder, {t: dataset.num_classes[t] for t in targets}, trial.views)
 
@@ -115,4 +115,4 @@ class RandomInitConfig(MethodConfig):
     ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head", "views", "optim", "train"})
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
-        return RandomInit(trial.model.backbone.build(dataset.channels))
+        return RandomInit(trial.model.backbone.build(dataset.channels, dataset.image_size))

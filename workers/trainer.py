@@ -111,15 +111,20 @@ def evaluate(method: Method, dataset: Dataset, config: TrialConfig) -> dict[str,
     if linear is None:
         return {}
     targets = linear.targets or list(dataset.num_classes)
-    train_features = extract_features(method.encoder, dataset.train, EXTRACTION_BATCH)
-    test_features = extract_features(method.encoder, dataset.test, EXTRACTION_BATCH)
-    accuracy = linear_probe(
-        train_features,
-        {t: dataset.train.labels[t] for t in targets},
-        test_features,
-        {t: dataset.test.labels[t] for t in targets},
-        dataset.num_classes,
-        steps=linear.steps,
-        weight_decay=linear.weight_decay,
-    )
-    return {f"linear_acc/{target}": value for target, value in accuracy.items()}
+    # Targets whose probes read the same images share one extraction.
+    groups: dict[tuple[int, int], tuple[Split, Split, list[str]]] = {}
+    for target in targets:
+        train_split, test_split = dataset.train.probed_for(target), dataset.test.probed_for(target)
+        groups.setdefault((id(train_split), id(test_split)), (train_split, test_split, []))[2].append(target)
+    accuracy: dict[str, float] = {}
+    for train_split, test_split, group in groups.values():
+        accuracy |= linear_probe(
+            extract_features(method.encoder, train_split, EXTRACTION_BATCH),
+            {t: train_split.labels[t] for t in group},
+            extract_features(method.encoder, test_split, EXTRACTION_BATCH),
+            {t: test_split.labels[t] for t in group},
+            dataset.num_classes,
+            steps=linear.steps,
+            weight_decay=linear.weight_decay,
+        )
+    return {f"linear_acc/{target}": accuracy[target] for target in targets}

@@ -27,6 +27,14 @@ class Split(ABC):
     def images(self, index: torch.Tensor) -> torch.Tensor:
         """float32 [B, C, H, W] in [0, 1] for the examples at ``index`` (int64 [B])."""
 
+    def probed_for(self, target: str) -> Split:
+        """The split a linear probe of ``target`` reads: this one, unless the dataset's
+        evaluation protocol shows the probe other images (e.g. only the target's digit).
+
+        Targets whose probes get the same object share one feature extraction.
+        """
+        return self
+
 
 @dataclass(frozen=True)
 class Dataset:

@@ -9,6 +9,16 @@ Overlapping pixels add and saturate at white. Sizes are in the paper's pixels; t
 rendered at ``render_scale`` times that resolution, so a smoke run on a small canvas keeps the
 paper's sizes in its tables.
 
+Evaluation (``evaluation``). Training canvases always hold both digits. The linear probe of
+each digit reads, by default (``target_alone``), canvases holding only that digit, at its size
+and place: the paper's Table 4 supports this reading (its untrained network reads the first
+digit equally at every size of the second, 16.5-16.9%, which two-digit canvases could not give,
+since a large second digit hides the first more often; and at 20/20 every method reads "first"
+and "second" at 99%, though with both digits on the canvas at random places and equal sizes
+the two are indistinguishable, so no probe can pass about 55% there), and its Table 3 says so
+of MultiDigits ("during evaluation only 1 digit is present"). ``both_digits`` evaluates on the
+training canvases instead.
+
 Which digits pair up and where they sit is fixed by ``seed`` (the dataset, not the trial), so
 every trial of a study trains and evaluates on the same images. Canvases are composed on the
 device for each batch from the source digits and that layout; none is stored.
@@ -16,6 +26,7 @@ device for each batch from the source digits and that layout; none is stored.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -38,6 +49,9 @@ class DigitPairConfig(DatasetConfig):
     train_examples: int | None = Field(None, ge=1, description="default: one per train digit")
     test_examples: int | None = Field(None, ge=1, description="default: one per test digit")
     seed: int = Field(0, description="seed of the pairing and placement of digits")
+    evaluation: Literal["target_alone", "both_digits"] = Field(
+        "target_alone", description="what the linear probe of a digit sees: that digit alone, or both"
+    )
 
     targets: ClassVar[tuple[str, ...]] = ("first_digit", "second_digit")
 
@@ -74,6 +88,7 @@ class DigitPairConfig(DatasetConfig):
                 first_size=self.pixels(self.first_size),
                 second_size=self.pixels(self.second_size),
                 generator=generator,
+                probe_alone=self.evaluation == "target_alone",
             )
         return Dataset(
             train=splits["train"],
@@ -96,8 +111,11 @@ class DigitPairSplit(Split):
         first_size: int,
         second_size: int,
         generator: torch.Generator,
+        probe_alone: bool = True,
     ) -> None:
         self.digits = digits
+        self.probe_alone = probe_alone
+        self.shown = ("first_digit", "second_digit")
         self.canvas, self.first_size, self.second_size = canvas, first_size, second_size
         available = len(digits.labels)
         # Every digit is a first digit once (while count allows); the second is any digit.
@@ -114,12 +132,22 @@ class DigitPairSplit(Split):
             "second_digit": digits.labels[self.second],
         }
 
+    def probed_for(self, target: str) -> DigitPairSplit:
+        """With ``probe_alone``, the same canvases holding only ``target``'s digit."""
+        if not self.probe_alone:
+            return self
+        alone = copy.copy(self)
+        alone.shown = (target,)
+        return alone
+
     def images(self, index: torch.Tensor) -> torch.Tensor:
         canvases = torch.zeros(len(index), self.canvas, self.canvas, device=index.device)
-        for digit, size, corner in (
-            (self.first, self.first_size, self.first_corner),
-            (self.second, self.second_size, self.second_corner),
+        for target, digit, size, corner in (
+            ("first_digit", self.first, self.first_size, self.first_corner),
+            ("second_digit", self.second, self.second_size, self.second_corner),
         ):
+            if target not in self.shown:
+                continue
             pixels = resize_digits(self.digits.images[digit[index]], size)
             paste(canvases, pixels, corner[index])
         return canvases.clamp_(max=1.0).unsqueeze(1)
