@@ -69,3 +69,15 @@ def test_aspect_ratio_is_width_over_height():
     vertical = make_view(ramp().transpose(2, 3), views, torch.Generator().manual_seed(3)).transpose(2, 3)
     assert torch.allclose(side_fraction(horizontal), torch.full((8,), 0.5**0.5), atol=1e-4)
     assert torch.allclose(side_fraction(vertical), torch.full((8,), 0.125**0.5), atol=1e-4)
+
+
+def test_fixed_channels_are_appended_unchanged():
+    views = ViewsConfig(crop=CropConfig(scale=(0.3, 0.6)), flip=True)
+    images = torch.rand(16, 3, 12, 12)
+    images[:, 1:] = torch.randint(0, 2, (16, 2, 1, 1)).float()  # two constant 0/1 planes
+    out = make_view(images, views, torch.Generator().manual_seed(4), fixed_channels=2)
+    assert out.shape == images.shape
+    assert torch.equal(out[:, 1:], images[:, 1:])
+    # The varied channels get exactly the view they would get on their own.
+    alone = make_view(images[:, :1], views, torch.Generator().manual_seed(4))
+    assert torch.equal(out[:, :1], alone) and not torch.equal(alone, images[:, :1])

@@ -7,11 +7,13 @@ Sections: ``data``, ``model`` (backbone + projection head), ``method``, ``loss``
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from workers.backbones import BACKBONES
-from workers.data import digit_pair  # noqa: F401 - registers the datasets
+from workers.data import classification, digit_pair, shared_bits  # noqa: F401 - registers the datasets
 from workers.data.base import DATASETS
 from workers.heads import HeadConfig
 from workers.linear_eval import EvalConfig
@@ -30,6 +32,9 @@ class ModelConfig(Section):
 class TrainConfig(Section):
     batch_size: int = Field(256, ge=2)
     epochs: int = Field(10, ge=0)
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: the forward pass under autocast (losses stay float32)"
+    )
 
 
 # Part of every trial hash. Bump it when an existing default changes value or the trainer starts
@@ -52,6 +57,7 @@ class TrialConfig(Section):
     def _sections_agree(self) -> TrialConfig:
         known = self.data.targets
         chosen = {"eval.linear.targets": self.eval.linear.targets if self.eval.linear else None}
+        chosen["eval.online.targets"] = self.eval.online.targets if self.eval.online else None
         chosen["method.targets"] = getattr(self.method, "targets", None)
         for path, targets in chosen.items():
             for target in targets or []:

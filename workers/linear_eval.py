@@ -1,11 +1,19 @@
-"""Linear evaluation on frozen, cached features (the protocol of all four papers).
+r"""Linear evaluation on frozen, cached features (the protocol of all four papers).
 
 The encoder's representation h is extracted once for the train and test split, standardised
 with the train statistics, and one multinomial logistic regression per target is fitted
 full-batch with L-BFGS. All targets share the one extraction.
+
+Online evaluation (``eval.online``) is how the Intriguing Properties notebooks report
+accuracy: a linear classifier per target, trained alongside the method on the detached
+representation of the first view, :math:`\min_{W,b}\ \mathrm{CE}(W\,\mathrm{sg}(h) + b, y)`
+(sg: stop-gradient, so the encoder never learns from labels), by the same optimiser, without
+weight decay. Its test accuracy (eval mode, no augmentation) is reported after every epoch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +30,13 @@ class LinearEvalConfig(Section):
     weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on the classifier weights")
 
 
+class OnlineEvalConfig(Section):
+    targets: list[str] | None = Field(None, description="default: every target of the dataset")
+
+
 class EvalConfig(Section):
     linear: LinearEvalConfig | None = Field(default_factory=LinearEvalConfig)
+    online: OnlineEvalConfig | None = Field(None, description="null: no online classifier")
 
 
 @torch.no_grad()
@@ -86,3 +99,15 @@ def linear_probe(
             t: 100.0 * ((test_x @ weights[t] + biases[t]).argmax(1) == labels).float().mean().item()
             for t, labels in test_labels.items()
         }
+
+
+@torch.no_grad()
+def online_accuracy(
+    encoder: nn.Module, classifiers: Mapping[str, nn.Module], split: Split, batch_size: int
+) -> dict[str, float]:
+    """Accuracy (percent) on ``split`` of each online classifier, as ``online_acc/<target>``."""
+    features = extract_features(encoder, split, batch_size)
+    return {
+        f"online_acc/{target}": 100.0 * (classifier(features).argmax(1) == split.labels[target]).float().mean().item()
+        for target, classifier in classifiers.items()
+    }

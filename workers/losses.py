@@ -12,6 +12,8 @@ from torch import nn
 
 from workers.registry import Registry, Section
 
+Negatives = Literal["all", "cross_view"]
+
 
 class NTXent(nn.Module):
     r"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (Chen et al. 2020, eq. 1).
@@ -28,20 +30,42 @@ class NTXent(nn.Module):
     that pushes z towards the uniform hypersphere; ``temperature`` τ sets how hard the
     negatives are weighted (Wang & Liu 2021).
 
+    ``negatives="cross_view"`` is the loss of the Intriguing Properties notebooks
+    (``randbits_mnist.ipynb``): each anchor's candidates are the N images of the *other* view
+    only. With :math:`S = \hat z^{(1)} \hat z^{(2)\top} / \tau` (N×N, rows l2-normalised),
+
+    .. math::
+        \mathcal{L} = \tfrac12\big[\mathrm{CE}(S, \mathrm{arange}\,N)
+            + \mathrm{CE}(S^\top, \mathrm{arange}\,N)\big],\qquad
+        \mathrm{CE}(S, y) = \frac1N\sum_{i=1}^{N} -\log\frac{\exp S_{i,y_i}}{\sum_{k=1}^{N}\exp S_{ik}}
+
+    The notebook *sums* the two directions (twice this value). Under Adam a constant factor on
+    the loss only changes the relative weight of an L2 penalty added beside it: the notebook's
+    Keras ``l2(c)`` with the summed loss equals ``weight_decay = c`` (not ``2c``) with this mean
+    (see ``workers.optim``).
+
     Example::
 
         loss = NTXent(temperature=0.2)(z1, z2)   # z1, z2: [N, d], views of the same N images
+        loss = NTXent(0.1, negatives="cross_view")(z1, z2)
     """
 
-    def __init__(self, temperature: float = 0.5) -> None:
+    def __init__(self, temperature: float = 0.5, negatives: Negatives = "all") -> None:
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if negatives not in ("all", "cross_view"):
+            raise ValueError(f"negatives must be 'all' or 'cross_view', got {negatives!r}")
         self.temperature = temperature
+        self.negatives = negatives
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         if z1.shape != z2.shape or z1.ndim != 2:
             raise ValueError(f"expected two [N, d] tensors of one shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+        if self.negatives == "cross_view":
+            logits = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T / self.temperature
+            positives = torch.arange(len(z1), device=z1.device)
+            return 0.5 * (F.cross_entropy(logits, positives) + F.cross_entropy(logits.T, positives))
         n = len(z1)
         z = F.normalize(torch.cat([z1, z2]), dim=1)
         logits = (z @ z.T) / self.temperature
@@ -65,6 +89,9 @@ LOSSES: Registry[LossConfig] = Registry("loss", LossConfig)
 class NTXentConfig(LossConfig):
     name: Literal["nt_xent"]
     temperature: float = Field(0.5, gt=0)
+    negatives: Negatives = Field(
+        "all", description="all: the other 2N-2 projections (SimCLR); cross_view: the other view's N-1"
+    )
 
     def build(self) -> nn.Module:
-        return NTXent(self.temperature)
+        return NTXent(self.temperature, self.negatives)

@@ -7,6 +7,10 @@
 * ``random_init``: no training; the randomly initialised encoder is evaluated as it is (the
   "untrained network" baselines).
 
+With ``eval.online``, every training method also trains a linear classifier per target on
+sg(h) of the first view (``workers.linear_eval``): its cross-entropy is added to the loss that
+is back-propagated, and the stop-gradient keeps it from reaching the encoder.
+
 ``ignores`` names the trial-config keys a method never reads (dotted, e.g. ``model.head``);
 they leave the trial's identity, so a temperature sweep does not re-run the supervised
 baseline once per temperature. Everything else, including sections added later, counts.
@@ -31,43 +35,80 @@ if TYPE_CHECKING:
     from workers.data.base import Dataset
 
 class Method(nn.Module):
-    """An encoder plus whatever a method trains beside it."""
+    """An encoder plus whatever a method trains beside it.
+
+    ``fixed_channels``: the images' last channels that views leave untouched (shared bits).
+    ``online``: the online linear classifiers, one per target (empty unless ``with_online``).
+    """
 
     trains: ClassVar[bool] = True
 
-    def __init__(self, encoder: Backbone) -> None:
+    def __init__(self, encoder: Backbone, fixed_channels: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
+        self.fixed_channels = fixed_channels
+        self.online = nn.ModuleDict()
+
+    def with_online(self, num_classes: dict[str, int]) -> Method:
+        """Adds an online linear classifier on h for each target in ``num_classes``; returns self."""
+        for target, classes in num_classes.items():
+            self.online[target] = nn.Linear(self.encoder.dim, classes)
+        return self
+
+    def objective(
+        self, images: torch.Tensor, labels: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The method's loss and h [B, dim] of the first view of ``images``."""
+        raise NotImplementedError
 
     def training_loss(
         self, images: torch.Tensor, labels: dict[str, torch.Tensor], generator: torch.Generator
-    ) -> torch.Tensor:
-        raise NotImplementedError
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the method's loss, the online classifiers' summed cross-entropy on sg(h); 0 without).
+
+        The trainer back-propagates their sum. Summing gives each classifier exactly its own
+        gradient; ``detach`` keeps every one of them off the encoder.
+        """
+        loss, h = self.objective(images, labels, generator)
+        online = loss.new_zeros(())
+        for target, classifier in self.online.items():
+            online = online + F.cross_entropy(classifier(h.detach()), labels[target])
+        return loss, online
+
+    def view(self, images: torch.Tensor, views: ViewsConfig, generator: torch.Generator) -> torch.Tensor:
+        """One view of ``images``, the last ``fixed_channels`` left as they are."""
+        return make_view(images, views, generator, self.fixed_channels)
 
 
 class SimCLR(Method):
-    def __init__(self, encoder: Backbone, head: nn.Module, loss: nn.Module, views: ViewsConfig) -> None:
-        super().__init__(encoder)
+    def __init__(
+        self, encoder: Backbone, head: nn.Module, loss: nn.Module, views: ViewsConfig, fixed_channels: int = 0
+    ) -> None:
+        super().__init__(encoder, fixed_channels)
         self.head, self.loss, self.views = head, loss, views
 
-    def training_loss(self, images, labels, generator):
-        first = make_view(images, self.views, generator)
-        second = make_view(images, self.views, generator)
+    def objective(self, images, labels, generator):
+        first = self.view(images, self.views, generator)
+        second = self.view(images, self.views, generator)
         # One forward pass over both views: batch-norm statistics span the 2N images.
-        z = self.head(self.encoder(torch.cat([first, second])))
-        return self.loss(*z.chunk(2))
+        h = self.encoder(torch.cat([first, second]))
+        z = self.head(h)
+        with torch.autocast(z.device.type, enabled=False):  # similarities / τ need float32
+            return self.loss(*z.float().chunk(2)), h[: len(images)]
 
 
 class Supervised(Method):
-    def __init__(self, encoder: Backbone, num_classes: dict[str, int], views: ViewsConfig) -> None:
-        super().__init__(encoder)
+    def __init__(
+        self, encoder: Backbone, num_classes: dict[str, int], views: ViewsConfig, fixed_channels: int = 0
+    ) -> None:
+        super().__init__(encoder, fixed_channels)
         self.views = views
         self.classifiers = nn.ModuleDict({t: nn.Linear(encoder.dim, k) for t, k in num_classes.items()})
 
-    def training_loss(self, images, labels, generator):
-        h = self.encoder(make_view(images, self.views, generator))
+    def objective(self, images, labels, generator):
+        h = self.encoder(self.view(images, self.views, generator))
         losses = [F.cross_entropy(classifier(h), labels[t]) for t, classifier in self.classifiers.items()]
-        return torch.stack(losses).mean()
+        return torch.stack(losses).mean(), h
 
 
 class RandomInit(Method):
@@ -87,6 +128,14 @@ class MethodConfig(Section):
 METHODS: Registry[MethodConfig] = Registry("method", MethodConfig)
 
 
+def online_classes(trial: TrialConfig, dataset: Dataset) -> dict[str, int]:
+    """Classes of each target that gets an online classifier (none without ``eval.online``)."""
+    online = trial.eval.online
+    if online is None:
+        return {}
+    return {t: dataset.num_classes[t] for t in online.targets or dataset.num_classes}
+
+
 @METHODS.register
 class SimCLRConfig(MethodConfig):
     name: Literal["simclr"]
@@ -94,7 +143,9 @@ class SimCLRConfig(MethodConfig):
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         encoder = trial.model.backbone.build(dataset.channels, dataset.image_size)
-        return SimCLR(encoder, trial.model.head.build(encoder.dim), trial.loss.build(), trial.views)
+        head = trial.model.head.build(encoder.dim)
+        method = SimCLR(encoder, head, trial.loss.build(), trial.views, dataset.fixed_channels)
+        return method.with_online(online_classes(trial, dataset))
 
 
 @METHODS.register
@@ -106,13 +157,14 @@ class SupervisedConfig(MethodConfig):
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         encoder = trial.model.backbone.build(dataset.channels, dataset.image_size)
         targets = self.targets or list(dataset.num_classes)
-        return Supervised(encoder, {t: dataset.num_classes[t] for t in targets}, trial.views)
+        method = Supervised(encoder, {t: dataset.num_classes[t] for t in targets}, trial.views, dataset.fixed_channels)
+        return method.with_online(online_classes(trial, dataset))
 
 
 @METHODS.register
 class RandomInitConfig(MethodConfig):
     name: Literal["random_init"]
-    ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head", "views", "optim", "train"})
+    ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head", "views", "optim", "train", "eval.online"})
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         return RandomInit(trial.model.backbone.build(dataset.channels, dataset.image_size))

@@ -1,4 +1,10 @@
-"""Optimisers and the learning-rate schedule (linear warm-up, then cosine decay or constant).
+"""Optimisers and the learning-rate schedule (linear warm-up, then cosine, linear or no decay).
+
+``adam`` is AdamW (Loshchilov & Hutter 2019): weight decay is *decoupled*, w ← w − lr·λ·w
+beside the Adam step. ``adam_l2`` is Adam with *coupled* L2 decay (``torch.optim.Adam``'s
+``weight_decay``): λ·w is added to the gradient before the moments, g ← ∇w + λw, as a Keras
+kernel regulariser does. Keras ``l2(c)`` adds c·‖w‖² to the loss, whose gradient is 2c·w, so
+it is ``adam_l2`` with ``weight_decay = 2c`` (the Intriguing Properties notebooks: c = 1e-4).
 
 LARS (You et al. 2017) is what SimCLR trains with at large batch sizes: each layer's step is
 rescaled by the trust ratio η‖w‖ / ‖∇w + λw‖. As in SimCLR, biases and batch-norm parameters
@@ -8,6 +14,7 @@ get neither weight decay nor the trust ratio.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
@@ -18,22 +25,31 @@ from workers.registry import Section
 
 
 class OptimConfig(Section):
-    name: Literal["sgd", "adam", "lars"] = "adam"
+    name: Literal["sgd", "adam", "adam_l2", "lars"] = Field(
+        "adam", description="adam: AdamW (decoupled decay); adam_l2: Adam with L2 decay added to the gradient"
+    )
     lr: float = Field(1e-3, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd and lars")
     weight_decay: float = Field(1e-6, ge=0)
     warmup_epochs: float = Field(0, ge=0)
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
 
-    def build(self, model: nn.Module, steps_per_epoch: int, epochs: int):
-        """The optimiser and a per-step ``LambdaLR`` schedule."""
-        decayed, exempt = _split_decay(model)
+    def build(
+        self, model: nn.Module, steps_per_epoch: int, epochs: int, exempt: Iterable[nn.Parameter] = ()
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        """The optimiser and a per-step ``LambdaLR`` schedule.
+
+        ``exempt`` parameters get no weight decay (nor LARS's trust ratio), whatever their shape.
+        """
+        decayed, undecayed = _split_decay(model, exempt)
         groups = [
             {"params": decayed, "weight_decay": self.weight_decay},
-            {"params": exempt, "weight_decay": 0.0, "lars_exempt": True},
+            {"params": undecayed, "weight_decay": 0.0, "lars_exempt": True},
         ]
         if self.name == "adam":
             optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=self.lr)
+        elif self.name == "adam_l2":
+            optimizer = torch.optim.Adam(groups, lr=self.lr)  # each group's weight_decay is coupled
         elif self.name == "sgd":
             optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
         else:
@@ -47,22 +63,33 @@ class OptimConfig(Section):
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
-    """Multiplier of the base learning rate at ``step`` (0-based)."""
+    """Multiplier of the base learning rate at ``step`` (0-based) of ``total_steps``.
+
+    Warm-up rises linearly, (step + 1) / W, for the first W steps. With progress
+    p = (step − W) / (T − W) after it: ``cosine`` is ½(1 + cos πp), ``linear`` is 1 − p (Keras
+    ``PolynomialDecay(lr, T, end_learning_rate=0, power=1)`` when W = 0: the last step, T − 1,
+    runs at lr/T and the rate would reach 0 at step T), ``constant`` is 1.
+    """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _split_decay(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Weights of convolutions and linear layers get decay; biases and norm parameters do not."""
-    decayed, exempt = [], []
+def _split_decay(
+    model: nn.Module, exempt: Iterable[nn.Parameter] = ()
+) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Weights of convolutions and linear layers get decay; biases, norm parameters and ``exempt`` do not."""
+    excluded = {id(parameter) for parameter in exempt}
+    decayed, undecayed = [], []
     for parameter in model.parameters():
         if parameter.requires_grad:
-            (decayed if parameter.ndim > 1 else exempt).append(parameter)
-    return decayed, exempt
+            (decayed if parameter.ndim > 1 and id(parameter) not in excluded else undecayed).append(parameter)
+    return decayed, undecayed
 
 
 class LARS(torch.optim.Optimizer):

@@ -17,7 +17,7 @@ import torch
 
 from workers.config import TrialConfig
 from workers.data.base import Dataset, Split
-from workers.linear_eval import extract_features, linear_probe
+from workers.linear_eval import extract_features, linear_probe, online_accuracy
 from workers.methods import Method
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -25,7 +25,9 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 # What a trial logs, for the orchestrator to check study files against.
 EPOCH_METRICS = ("train/loss", "train/lr", "train/epoch_seconds")  # once per epoch
 TRIAL_METRICS = ("train/seconds",)  # once per trial
-TARGET_METRICS = ("linear_acc",)  # once per trial and evaluated target, as "linear_acc/<target>"
+# Once per trial and evaluated target, as "linear_acc/<target>"; "online_acc/<target>" (with
+# eval.online) also once per epoch, its last value being the trial's.
+TARGET_METRICS = ("linear_acc", "online_acc")
 EXTRACTION_BATCH = 1024  # feature extraction only: does not change any result
 
 
@@ -57,7 +59,7 @@ def run_trial(
     method = config.method.build(config, dataset).to(device)
     metrics: dict[str, float] = {}
     if method.trains and config.train.epochs > 0:
-        metrics |= train(method, dataset.train, config, generator, on_epoch)
+        metrics |= train(method, dataset.train, config, generator, on_epoch, test_split=dataset.test)
     metrics |= evaluate(method, dataset, config)
     return metrics
 
@@ -68,13 +70,23 @@ def train(
     config: TrialConfig,
     generator: torch.Generator,
     on_epoch: EpochCallback | None = None,
+    *,
+    test_split: Split | None = None,
 ) -> dict[str, float]:
+    """Runs ``config.train.epochs`` epochs; returns the last epoch's metrics and the total time.
+
+    The method's online classifiers (if any) are evaluated on ``test_split`` after every epoch.
+    """
     batch_size = config.train.batch_size
     if batch_size > len(split):
         raise ValueError(f"train.batch_size={batch_size} is more than the {len(split)} training examples")
     steps_per_epoch = len(split) // batch_size  # the last partial batch is dropped
-    optimizer, schedule = config.optim.build(method, steps_per_epoch, config.train.epochs)
+    # Online classifiers take no weight decay (the notebooks regularise only the encoder and head).
+    optimizer, schedule = config.optim.build(method, steps_per_epoch, config.train.epochs, method.online.parameters())
     device = generator.device
+    # bfloat16 autocast: 2.4× faster steps on a 2-core AVX-512 CPU for small_cnn (measured), and
+    # the usual mixed precision on a GPU. Losses compute in float32 (see ``workers.methods``).
+    mixed = config.train.precision == "bfloat16"
     method.train()
     metrics: dict[str, float] = {}
     started = time.perf_counter()
@@ -84,9 +96,10 @@ def train(
         total = torch.zeros((), device=device)
         for index in order[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size):
             labels = {target: values[index] for target, values in split.labels.items()}
-            loss = method.training_loss(split.images(index), labels, generator)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
+                loss, online_loss = method.training_loss(split.images(index), labels, generator)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + online_loss).backward()
             optimizer.step()
             lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             schedule.step()
@@ -99,6 +112,10 @@ def train(
             "train/lr": lr,
             "train/epoch_seconds": time.perf_counter() - epoch_start,
         }
+        # After the clock stops: train/epoch_seconds is training alone. train/loss is the method's
+        # loss alone too; the online classifiers' cross-entropy only trains them.
+        if method.online and test_split is not None:
+            metrics |= online_accuracy(method.encoder, method.online, test_split, EXTRACTION_BATCH)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
     metrics["train/seconds"] = time.perf_counter() - started

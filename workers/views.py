@@ -38,10 +38,20 @@ class ViewsConfig(Section):
     flip: bool = Field(False, description="random horizontal flip (off for digits)")
 
 
-def make_view(images: torch.Tensor, config: ViewsConfig, generator: torch.Generator) -> torch.Tensor:
-    """One random view of every image in ``images`` [B, C, H, W], same shape."""
+def make_view(
+    images: torch.Tensor, config: ViewsConfig, generator: torch.Generator, fixed_channels: int = 0
+) -> torch.Tensor:
+    """One random view of every image in ``images`` [B, C, H, W], same shape.
+
+    The last ``fixed_channels`` channels are not augmented: the view is made from the others
+    and they are appended to it unchanged (the shared bits of Chen, Luo & Li 2021, §4, which
+    must be identical in both views).
+    """
     if config.crop is None and not config.flip:
         return images
+    if fixed_channels:
+        varied, fixed = images[:, :-fixed_channels], images[:, -fixed_channels:]
+        return torch.cat([make_view(varied, config, generator), fixed], dim=1)
     batch = len(images)
     options = {"device": images.device, "generator": generator}
     width = torch.ones(batch, device=images.device)

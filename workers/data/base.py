@@ -38,11 +38,14 @@ class Split(ABC):
 
 @dataclass(frozen=True)
 class Dataset:
+    """``fixed_channels``: how many of the last channels views must leave untouched (shared bits)."""
+
     train: Split
     test: Split
     num_classes: dict[str, int]  # per target
     channels: int
     image_size: int
+    fixed_channels: int = 0
 
 
 class DatasetConfig(Section):

@@ -1,8 +1,9 @@
-"""Digit image sources, loaded once as uint8 tensors.
+"""Image sources, loaded once as uint8 tensors.
 
 ``digits`` is scikit-learn's bundled 8×8 handwritten digits (1,797 images, no download; the
-smoke scale of every study). ``mnist`` and ``fashion_mnist`` are read through torchvision,
-which downloads them into ``data_root`` when they are missing.
+smoke scale of every study). ``mnist``, ``fashion_mnist`` and ``cifar10`` are read through
+torchvision, which downloads them into ``data_root`` when they are missing. The grey sources
+(``Source``) are the digits that canvases are composed of; ``ImageSource`` adds colour ones.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import numpy as np
 import torch
 
 Source = Literal["digits", "mnist", "fashion_mnist"]
+ImageSource = Literal["digits", "mnist", "fashion_mnist", "cifar10"]
 SplitName = Literal["train", "test"]
 
 # scikit-learn's digits ship without a split; this fixed stratified one is part of the dataset.
 DIGITS_TEST_FRACTION = 0.25
 DIGITS_SPLIT_SEED = 0
 TRAIN_DIGITS = {"digits": 1797 - 450, "mnist": 60_000, "fashion_mnist": 60_000}  # train split sizes
+TRAIN_IMAGES = {**TRAIN_DIGITS, "cifar10": 50_000}
+IMAGE_SHAPES = {"digits": (1, 8), "mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32)}  # (C, side)
 
 
 class DatasetUnavailable(RuntimeError):
@@ -38,6 +42,24 @@ class DigitImages:
         return DigitImages(self.images.to(device), self.labels.to(device))
 
 
+@dataclass(frozen=True)
+class LabelledImages:
+    """``images`` uint8 [N, C, H, W], ``labels`` int64 [N]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def load_images(source: ImageSource, split: SplitName, data_root: Path | str) -> LabelledImages:
+    """One split of any source on the CPU as [N, C, H, W] (grey sources get C = 1)."""
+    if source != "cifar10":
+        digits = load_digit_images(source, split, data_root)
+        return LabelledImages(digits.images.unsqueeze(1), digits.labels)
+    dataset = _torchvision_dataset(source, split, Path(data_root), download=True)
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # stored HWC
+    return LabelledImages(images, torch.tensor(dataset.targets, dtype=torch.int64))
+
+
 def load_digit_images(source: Source, split: SplitName, data_root: Path | str) -> DigitImages:
     """One split of ``source`` on the CPU, downloaded into ``data_root`` if it is not there."""
     if source == "digits":
@@ -46,7 +68,7 @@ def load_digit_images(source: Source, split: SplitName, data_root: Path | str) -
     return DigitImages(dataset.data.clone(), dataset.targets.clone().long())
 
 
-def prepare_source(source: Source, data_root: Path | str) -> None:
+def prepare_source(source: ImageSource, data_root: Path | str) -> None:
     """Make sure ``source`` is readable under ``data_root``, downloading it if needed.
 
     The orchestrator calls this once before any trial starts, so a missing dataset is one
@@ -76,17 +98,20 @@ def _sklearn_digits(split: SplitName) -> DigitImages:
     return DigitImages(torch.from_numpy(x), torch.from_numpy(y).long())
 
 
-def _torchvision_dataset(source: Source, split: SplitName, data_root: Path, *, download: bool):
+def _torchvision_dataset(source: ImageSource, split: SplitName, data_root: Path, *, download: bool):
     from torchvision import datasets
 
-    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[source]
+    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10}[source]
     try:
         return cls(str(data_root), train=split == "train", download=download)
     except (RuntimeError, OSError) as error:
-        folder = data_root / cls.__name__ / "raw"
+        if source == "cifar10":
+            folder, files = data_root / cls.base_folder, f"{cls.base_folder}/*_batch* files"
+        else:
+            folder, files = data_root / cls.__name__ / "raw", f"{cls.__name__}/raw/*.gz files"
         raise DatasetUnavailable(
             f"{source} is not under {folder} and could not be downloaded "
-            f"({_last_line(error)}); put torchvision's {cls.__name__}/raw/*.gz files there "
+            f"({_last_line(error)}); put torchvision's {files} there "
             f"or pass --data-root pointing at a folder that has them"
         ) from error
 
