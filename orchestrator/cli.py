@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     for noisy in ("mlflow", "alembic"):  # schema-migration chatter on a new store
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    console = Console()
+    console = make_console()
     try:
         study = load_study(args.study, scale=args.scale, overrides=args.overrides)
         if args.verb == "report":
@@ -80,6 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     if summary.interrupted:
         return 130
     return 1 if summary.failed else 0
+
+
+def make_console() -> Console:
+    """A console for people; in a pipe or a CI log, wide enough that tables never fold.
+
+    Off a terminal rich falls back to 80 columns and wraps every table cell onto several lines;
+    ``COLUMNS`` still wins where it is set.
+    """
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)
+    return console
 
 
 def _dry_run(study, console: Console) -> int:

@@ -31,3 +31,13 @@ def test_report_without_runs_shows_empty_cells(write_study, tmp_path, capsys):
     report = (tmp_path / "reports" / "tiny" / "smoke" / "report.md").read_text()
     assert "0 of 2 cells finished" in report
     assert "| t02 | first_digit | · (—) |" in report
+
+
+def test_console_off_a_terminal_is_wide_enough_not_to_fold(monkeypatch):
+    from orchestrator.cli import make_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    console = make_console()  # pytest captures output: not a terminal
+    assert not console.is_terminal and console.width == 200
+    monkeypatch.setenv("COLUMNS", "90")
+    assert make_console().width == 90

@@ -9,7 +9,7 @@ import pytest
 from orchestrator.expansion import expand, unique
 from orchestrator.spec import PAPER, load_study
 
-STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))
+STUDIES = sorted((Path(__file__).parent.parent / "studies").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
