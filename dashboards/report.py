@@ -87,7 +87,8 @@ def build_report(
 
 def print_report(report: Report, console: Console) -> None:
     if report.display is not None:
-        table = Table(title=report.title, caption=report.caption, show_lines=False)
+        console.print(report.title, style="bold")
+        table = Table(show_lines=False)
         for name in report.display.index.names:
             table.add_column(str(name), style="bold")
         for column in report.display.columns:
@@ -96,6 +97,7 @@ def print_report(report: Report, console: Console) -> None:
             labels = list(index) if isinstance(index, tuple) else [index]
             table.add_row(*[str(v) for v in labels], *[str(v) for v in row.tolist()])
         console.print(table)
+        console.print(report.caption, style="dim")
     for verdict in report.verdicts:
         colour = {REPRODUCED: "green", NOT_ENOUGH: "yellow"}.get(verdict.status, "red")
         console.print(f"[{colour}]{verdict.status:>16}[/] {verdict.claim}\n{'':>17}{verdict.detail}")
