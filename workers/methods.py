@@ -94,7 +94,8 @@ class SimCLR(Method):
         h = self.encoder(torch.cat([first, second]))
         z = self.head(h)
         with torch.autocast(z.device.type, enabled=False):  # similarities / τ need float32
-            return self.loss(*z.float().chunk(2)), h[: len(images)]
+            # The trial's generator: losses that draw random numbers (SWD) stay seeded by it.
+            return self.loss(*z.float().chunk(2), generator=generator), h[: len(images)]
 
 
 class Supervised(Method):

@@ -1,8 +1,7 @@
-"""Contrastive losses, one small module each, with the paper's formula in the docstring."""
+"""NT-Xent, SimCLR's contrastive loss (and the cross-view variant of the Intriguing Properties notebooks)."""
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from typing import Literal
 
 import torch
@@ -10,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from workers.registry import Registry, Section
+from workers.losses.base import LOSSES, LossConfig
 
 Negatives = Literal["all", "cross_view"]
 
@@ -59,7 +58,8 @@ class NTXent(nn.Module):
         self.temperature = temperature
         self.negatives = negatives
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        # ``generator``: part of every loss's call (``workers.losses.base``); NT-Xent draws nothing.
         if z1.shape != z2.shape or z1.ndim != 2:
             raise ValueError(f"expected two [N, d] tensors of one shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
         if self.negatives == "cross_view":
@@ -72,17 +72,6 @@ class NTXent(nn.Module):
         logits.fill_diagonal_(float("-inf"))  # k ≠ i
         positives = torch.arange(2 * n, device=z.device).roll(n)  # i ↔ i + n
         return F.cross_entropy(logits, positives)
-
-
-class LossConfig(Section):
-    """What a loss config provides; register subclasses with ``@LOSSES.register``."""
-
-    @abstractmethod
-    def build(self) -> nn.Module:
-        """The loss module, called as ``loss(z1, z2)`` on the two views' projections."""
-
-
-LOSSES: Registry[LossConfig] = Registry("loss", LossConfig)
 
 
 @LOSSES.register

@@ -1,0 +1,15 @@
+"""Contrastive losses, one family per module, each registered in ``LOSSES`` under its ``name``.
+
+* ``nt_xent`` (``workers.losses.nt_xent``): SimCLR's NT-Xent and the notebooks' cross-view form.
+* ``generalized`` (``workers.losses.generalized``): Chen, Luo & Li's alignment + λ·distribution,
+  with a logsumexp or a sliced Wasserstein distribution term (their Table 1).
+
+A new family is one module here with ``@LOSSES.register`` on its config, imported below so that
+it registers. The call contract every loss module keeps is in ``workers.losses.base``.
+"""
+
+from workers.losses.base import LOSSES, LossConfig
+from workers.losses.generalized import GeneralizedConfig, GeneralizedContrastive
+from workers.losses.nt_xent import NTXent, NTXentConfig
+
+__all__ = ["LOSSES", "GeneralizedConfig", "GeneralizedContrastive", "LossConfig", "NTXent", "NTXentConfig"]

@@ -1,0 +1,28 @@
+"""What every loss provides, and the registry that names them.
+
+A loss module is called ``loss(z1, z2, generator=generator)`` on the projections of the two
+views of the same N images ([N, d] each, row i of ``z1`` pairs with row i of ``z2``) and returns
+a scalar. ``generator`` is the trial's own random stream (``workers.methods.SimCLR`` passes the
+per-trial generator, seeded with ``config.seed`` and on the trial's device): a loss that draws
+random numbers (the sliced Wasserstein losses draw projections and prior samples) takes them
+from it, so a trial stays reproducible from its seed; a deterministic loss ignores it.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+from torch import nn
+
+from workers.registry import Registry, Section
+
+
+class LossConfig(Section):
+    """What a loss config provides; register subclasses with ``@LOSSES.register``."""
+
+    @abstractmethod
+    def build(self) -> nn.Module:
+        """The loss module, called as ``loss(z1, z2, generator=...)`` on the two views' projections."""
+
+
+LOSSES: Registry[LossConfig] = Registry("loss", LossConfig)
