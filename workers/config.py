@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from workers.backbones import BACKBONES
-from workers.data import classification, digit_pair, shared_bits  # noqa: F401 - registers the datasets
+from workers.data import classification, digit_overlay, digit_pair, multidigit, shared_bits  # noqa: F401 - registers the datasets
 from workers.data.base import DATASETS
 from workers.heads import HeadConfig
 from workers.linear_eval import EvalConfig
