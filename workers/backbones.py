@@ -7,6 +7,7 @@ MultiDigit experiments cluster) and ``forward(x)`` (global-average-pooled h, of 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -86,16 +87,37 @@ class ResNet18Config(BackboneConfig):
     small_stem: bool = True
 
     def build(self, in_channels: int, image_size: int) -> Backbone:
-        return ResNet18(in_channels, self.small_stem)
+        return ResNet(torchvision.models.resnet18, in_channels, self.small_stem)
 
     def min_input_size(self) -> int:
         return 8 if self.small_stem else 32  # total stride of the trunk
 
 
-class ResNet18(Backbone):
-    def __init__(self, in_channels: int, small_stem: bool) -> None:
+@BACKBONES.register
+class ResNet50Config(BackboneConfig):
+    """torchvision's ResNet-50 (He et al. 2016; SimCLR's and MoCo's encoder), h of size 2048.
+
+    Bottleneck blocks [3, 4, 6, 3], randomly initialised (``weights=None``). ``small_stem`` as
+    for ``resnet18``. No width multiplier: SimCLR's ResNet-50 (2×, 4×) widen every layer, which
+    torchvision does not build (its ``wide_resnet50_2`` widens only the bottlenecks' inner 3×3).
+    """
+
+    name: Literal["resnet50"]
+    small_stem: bool = True
+
+    def build(self, in_channels: int, image_size: int) -> Backbone:
+        return ResNet(torchvision.models.resnet50, in_channels, self.small_stem)
+
+    def min_input_size(self) -> int:
+        return 8 if self.small_stem else 32  # total stride of the trunk
+
+
+class ResNet(Backbone):
+    """A torchvision ResNet without its classifier, for any number of input channels."""
+
+    def __init__(self, architecture: Callable[..., torchvision.models.ResNet], in_channels: int, small_stem: bool):
         super().__init__()
-        net = torchvision.models.resnet18(weights=None)
+        net = architecture(weights=None)
         if small_stem:
             net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
             net.maxpool = nn.Identity()
@@ -104,7 +126,7 @@ class ResNet18(Backbone):
         self.trunk = nn.Sequential(
             net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
         )
-        self.dim = 512
+        self.dim = net.fc.in_features  # 512 (basic blocks) or 2048 (bottlenecks)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)

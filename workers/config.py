@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from workers import moco  # noqa: F401 - registers the method
 from workers.backbones import BACKBONES
 from workers.data import classification, digit_overlay, digit_pair, multidigit, shared_bits  # noqa: F401 - registers the datasets
 from workers.data.base import DATASETS
@@ -70,6 +71,8 @@ class TrialConfig(Section):
             raise config_error(
                 "train.batch_size", f"{self.train.batch_size} is more than the {examples} training examples"
             )
+        for path, message in self.method.conflicts(self):
+            raise config_error(path, message)
         smallest = self.model.backbone.min_input_size()
         if self.data.image_size() < smallest:
             raise config_error(

@@ -4,6 +4,7 @@
   on z = g(f(view)).
 * ``supervised``: one view, a linear classifier per target on h = f(view), cross-entropy
   (the supervised baselines of Chen, Luo & Li 2021, Tables 3-4).
+* ``moco`` (He et al. 2020, ``workers.moco``): a momentum encoder's keys and a queue of negatives.
 * ``random_init``: no training; the randomly initialised encoder is evaluated as it is (the
   "untrained network" baselines).
 
@@ -79,6 +80,9 @@ class Method(nn.Module):
         """One view of ``images``, the last ``fixed_channels`` left as they are."""
         return make_view(images, views, generator, self.fixed_channels)
 
+    def after_step(self) -> None:
+        """Called by the trainer after every optimiser step (MoCo's momentum update); no-op here."""
+
 
 class SimCLR(Method):
     def __init__(
@@ -124,6 +128,10 @@ class MethodConfig(Section):
     @abstractmethod
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         """The method module (encoder included), for ``trial`` on ``dataset``."""
+
+    def conflicts(self, trial: TrialConfig) -> list[tuple[str, str]]:
+        """(dotted path, message) for each setting of ``trial`` this method cannot run with."""
+        return []
 
 
 METHODS: Registry[MethodConfig] = Registry("method", MethodConfig)

@@ -4,6 +4,19 @@
 
 Data stays on the device; each batch is rendered and augmented there. Metrics are gathered
 per epoch (one host sync an epoch), then the encoder is evaluated on cached features.
+
+Checkpoints and exact resume: with ``checkpoint_dir``, the trial writes one file,
+``checkpoint_dir/checkpoint.pt``, every ``checkpoint_every`` epochs and after the last, and
+replaces it atomically (temporary file, then ``os.replace``). It holds the method's
+``state_dict`` (MoCo's key encoder and queue included), the optimiser's and the schedule's
+state, the number of epochs finished, the state of the trial's generator and of torch's global
+generator (and CUDA's), the last epoch's metrics, the training seconds so far and the trial's
+identity (format: ``workers.checkpoint``). When ``checkpoint_dir`` already holds one,
+``run_trial`` rebuilds the trial from its seed, loads it and runs only the remaining epochs.
+Every random draw of an epoch comes from the trial's generator, whose state the checkpoint
+keeps, so a resumed trial computes exactly what an uninterrupted one does (same device).
+
+    metrics = run_trial(trial, checkpoint_dir=Path("runs") / trial_hash, checkpoint_every=5)
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from workers.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from workers.config import TrialConfig
 from workers.data.base import Dataset, Split
 from workers.linear_eval import extract_features, linear_probe, online_accuracy
@@ -47,11 +61,19 @@ def run_trial(
     data_root: Path | str = "data",
     device: str | torch.device | None = None,
     on_epoch: EpochCallback | None = None,
+    checkpoint_dir: Path | str | None = None,
+    checkpoint_every: int = 1,
 ) -> dict[str, float]:
     """Train and evaluate one trial; returns its final metrics.
 
-    ``on_epoch(epoch, metrics)`` is called after every epoch (``epoch`` counts from 1).
+    ``on_epoch(epoch, metrics)`` is called after every epoch this call runs (``epoch`` counts
+    from 1; a resumed trial starts after its checkpoint's epoch), once that epoch's checkpoint
+    (if one is due) is on disk. ``checkpoint_dir``: where the trial's checkpoint is written and,
+    if one is there, resumed from (see the module docstring). Checkpointing never changes a
+    result, so neither argument is part of the trial's config.
     """
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be at least 1 epoch, got {checkpoint_every}")
     device = pick_device(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -59,7 +81,11 @@ def run_trial(
     method = config.method.build(config, dataset).to(device)
     metrics: dict[str, float] = {}
     if method.trains and config.train.epochs > 0:
-        metrics |= train(method, dataset.train, config, generator, on_epoch, test_split=dataset.test)
+        metrics |= train(
+            method, dataset.train, config, generator, on_epoch, test_split=dataset.test,
+            checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
+            checkpoint_every=checkpoint_every,
+        )
     metrics |= evaluate(method, dataset, config)
     return metrics
 
@@ -72,10 +98,14 @@ def train(
     on_epoch: EpochCallback | None = None,
     *,
     test_split: Split | None = None,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = 1,
 ) -> dict[str, float]:
     """Runs ``config.train.epochs`` epochs; returns the last epoch's metrics and the total time.
 
     The method's online classifiers (if any) are evaluated on ``test_split`` after every epoch.
+    With ``checkpoint_dir``, resumes from the checkpoint there and writes one every
+    ``checkpoint_every`` epochs and after the last.
     """
     batch_size = config.train.batch_size
     if batch_size > len(split):
@@ -89,8 +119,14 @@ def train(
     mixed = config.train.precision == "bfloat16"
     method.train()
     metrics: dict[str, float] = {}
-    started = time.perf_counter()
-    for epoch in range(1, config.train.epochs + 1):
+    first_epoch, seconds_before = 1, 0.0
+    saved = None if checkpoint_dir is None else load_checkpoint(checkpoint_dir)
+    if saved is not None:
+        parts = {"method": method, "optimizer": optimizer, "schedule": schedule, "generator": generator}
+        restore(saved, identity=config.identity(), **parts)
+        first_epoch, metrics, seconds_before = saved["epoch"] + 1, saved["metrics"], saved["seconds"]
+    started = time.perf_counter() - seconds_before  # train/seconds counts every run of the trial
+    for epoch in range(first_epoch, config.train.epochs + 1):
         epoch_start = time.perf_counter()
         order = torch.randperm(len(split), device=device, generator=generator)
         total = torch.zeros((), device=device)
@@ -101,6 +137,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             (loss + online_loss).backward()
             optimizer.step()
+            method.after_step()
             lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             schedule.step()
             total += loss.detach()
@@ -116,6 +153,12 @@ def train(
         # loss alone too; the online classifiers' cross-entropy only trains them.
         if method.online and test_split is not None:
             metrics |= online_accuracy(method.encoder, method.online, test_split, EXTRACTION_BATCH)
+        if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == config.train.epochs):
+            # Written before on_epoch: a callback may hand the folder on (Ray Tune), or stop the run.
+            save_checkpoint(checkpoint_dir, capture(
+                identity=config.identity(), epoch=epoch, method=method, optimizer=optimizer, schedule=schedule,
+                generator=generator, metrics=metrics, seconds=time.perf_counter() - started,
+            ))
         if on_epoch is not None:
             on_epoch(epoch, metrics)
     metrics["train/seconds"] = time.perf_counter() - started
