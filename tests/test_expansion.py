@@ -45,7 +45,7 @@ def test_cells_that_compute_the_same_thing_are_one_trial(write_study):
 def test_hash_is_sha256_of_canonical_json_without_defaults():
     config = TrialConfig.model_validate({"data": {"name": "digit_pair", "source": "digits"}, "method": "simclr"})
     canonical = (
-        '{"config":{"data":{"name":"digit_pair","source":"digits"},"method":{"name":"simclr"}},"identity_version":1}'
+        '{"config":{"data":{"name":"digit_pair","source":"digits"},"method":{"name":"simclr"}},"identity_version":2}'
     )
     assert trial_hash(config) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
