@@ -23,18 +23,91 @@ class TableSpec(Spec):
 
 
 class PlotSpec(Spec):
-    x: str
+    """A metric ``y`` along a swept key ``x``, or against another measured metric ``x_metric``.
+
+    With ``x_metric`` (e.g. ``{x_metric: i_nce, y: linear_acc, hue: variant}``) each trial is one
+    point, labelled with its value of ``annotate`` (default: the one swept key besides variant
+    and seed, if there is exactly one).
+    """
+
+    x: str | None = Field(None, description="a swept key (a result column)")
+    x_metric: str | None = Field(None, description="a measured metric, instead of x")
     y: str = Field(description="a metric, e.g. linear_acc")
     hue: str | None = None
     facet: str | None = None
+    annotate: str | None = Field(None, description="x_metric: the column each point is labelled with")
     title: str | None = None
-    xlabel: str | None = Field(None, description="default: the x key")
-    ylabel: str | None = Field(None, description="default: the metric")
+    xlabel: str | None = Field(None, description="default: the label of x")
+    ylabel: str | None = Field(None, description="default: the label of the metric")
+
+    @model_validator(mode="after")
+    def _one_x(self) -> PlotSpec:
+        if (self.x is None) == (self.x_metric is None):
+            raise ValueError("give exactly one of x (a swept key) and x_metric (a measured metric)")
+        if self.annotate is not None and self.x_metric is None:
+            raise ValueError("annotate labels the points of an x_metric plot: give x_metric")
+        return self
+
+    @property
+    def horizontal(self) -> str:
+        """What the x axis shows: the swept key or the metric."""
+        return self.x or self.x_metric
 
 
 class ReportSpec(Spec):
+    """The table, the plots, and how they name things.
+
+    ``labels`` gives a name for people to a variant, a result column (grid key, ``target``), a
+    target or a metric, used in table headers, legends, axis and facet titles::
+
+        labels: {simclr_t02: "SimCLR τ=0.2", data.second_size: "size of the 2nd digit (px)"}
+
+    ``chance`` is a metric's chance level, drawn as a dotted grey line on its plots: a number,
+    or one per target (``{linear_acc: 10}``, ``{linear_acc: {first_digit: 10, image: 10}}``).
+    """
+
     table: TableSpec | None = None
     plots: list[PlotSpec] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    chance: dict[str, float | dict[str, float]] = Field(default_factory=dict)
+
+    def label(self, name: Any) -> str:
+        """What people read for ``name``: its label, else the name itself."""
+        return self.labels.get(str(name), str(name))
+
+    def chance_level(self, metric: str, target: Any = None) -> float | None:
+        """The chance level of ``metric`` (for ``target``, when given per target), or None."""
+        level = self.chance.get(metric)
+        if isinstance(level, dict):
+            level = level.get(str(target)) if target is not None else None
+        return None if level is None else float(level)
+
+    def unknown_names(
+        self, names: set[str], metrics: set[str], targets: set[str] = frozenset()
+    ) -> list[tuple[str, str]]:
+        """``(key, message)`` for each label, chance level or plot metric naming nothing the study has.
+
+        ``names``: variants and result columns; ``metrics``: what the runs log; ``targets``: the
+        evaluated targets. For the orchestrator's check of the report's names before anything runs.
+        """
+        known = set(names) | set(metrics) | set(targets)
+        problems = [
+            (f"report.labels.{name}", f"{name!r} names no variant, result column, target or metric")
+            for name in self.labels if name not in known
+        ]
+        problems += [(f"report.chance.{m}", f"unknown metric {m!r}") for m in self.chance if m not in metrics]
+        for metric, level in self.chance.items():
+            if isinstance(level, dict):
+                problems += [(f"report.chance.{metric}.{t}", f"no target {t!r}") for t in level if t not in targets]
+        problems += [
+            (f"report.plots[{i}].x_metric", f"unknown metric {plot.x_metric!r}")
+            for i, plot in enumerate(self.plots) if plot.x_metric and plot.x_metric not in metrics
+        ]
+        problems += [
+            (f"report.plots[{i}].annotate", f"{plot.annotate!r} is not a result column")
+            for i, plot in enumerate(self.plots) if plot.annotate and plot.annotate not in names
+        ]
+        return problems
 
 
 class Reference(Spec):

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from orchestrator.errors import StudyError
 from orchestrator.spec import PAPER, load_study
-from orchestrator.tracking import DEFAULT_TRACKING_URI, absolute_tracking_uri
+from orchestrator.tracking import DEFAULT_TRACKING_URI, BrokenStore, Tracker
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,6 +38,11 @@ def parser() -> argparse.ArgumentParser:
                              help="where datasets are found or downloaded (default: ./data)")
             sub.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
             sub.add_argument("--dry-run", action="store_true", help="list the trials and stop")
+            again = sub.add_mutually_exclusive_group()
+            again.add_argument("--rerun-failed", action="store_true",
+                               help="run again the trials whose latest run FAILED (left alone by default)")
+            again.add_argument("--force", action="store_true",
+                               help="run every trial again from scratch, finished ones included")
     return main
 
 
@@ -52,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             from dashboards.report import print_report
             from orchestrator.runner import report_study
 
-            print_report(report_study(study, absolute_tracking_uri(args.tracking_uri), args.reports), console)
+            uri = Tracker(args.tracking_uri).uri  # a new store is created under its lock
+            print_report(report_study(study, uri, args.reports), console)
             return 0
         if args.dry_run:
             return _dry_run(study, console)
@@ -65,9 +71,14 @@ def main(argv: list[str] | None = None) -> int:
             address=args.address,
             reports_root=args.reports,
             console=console,
+            rerun_failed=args.rerun_failed,
+            force=args.force,
         )
     except StudyError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BrokenStore as error:
+        print(f"error: --tracking-uri {error}", file=sys.stderr)
         return 2
     except MlflowException as error:
         print(f"error: --tracking-uri {args.tracking_uri}: {error.message.splitlines()[0]}", file=sys.stderr)
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if summary.interrupted:
         return 130
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.failed_before else 0
 
 
 def make_console() -> Console:

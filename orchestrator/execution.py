@@ -36,6 +36,8 @@ class Tracking:
     experiment_id: str
     parent_run_id: str
     tags: dict[str, str] = field(default_factory=dict)
+    state: Path | None = None  # the study's state folder: checkpoints under checkpoints/<experiment>/<hash>
+    heartbeat_seconds: float = 30.0
 
 
 FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
@@ -70,7 +72,7 @@ def run_trials(
         gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
     resources = {"cpu": execution.cpus_per_trial, "gpu": gpus}
     by_hash = {trial.hash: trial for trial in trials}
-    requests = [_request(trial, tracking, data_root, execution.cpus_per_trial) for trial in trials]
+    requests = [_request(trial, tracking, data_root, execution) for trial in trials]
     console = console or Console()
     with Progress(
         TextColumn("{task.description}"),
@@ -111,7 +113,8 @@ def run_trials(
     return [outcomes.get(trial.hash, Outcome(trial, INTERRUPTED)) for trial in trials]
 
 
-def _request(trial: Trial, tracking: Tracking, data_root: Path, cpus: float) -> dict[str, Any]:
+def _request(trial: Trial, tracking: Tracking, data_root: Path, execution: Execution) -> dict[str, Any]:
+    checkpoints = None if tracking.state is None else tracking.state / "checkpoints" / tracking.experiment_id
     return {
         "hash": trial.hash,
         "name": trial.name,
@@ -121,7 +124,10 @@ def _request(trial: Trial, tracking: Tracking, data_root: Path, cpus: float) -> 
         "experiment_id": tracking.experiment_id,
         "parent_run_id": tracking.parent_run_id,
         "data_root": str(data_root),
-        "cpus": cpus,
+        "cpus": execution.cpus_per_trial,
+        "checkpoint_dir": None if checkpoints is None else str(checkpoints / trial.hash),
+        "checkpoint_every": execution.checkpoint_every,
+        "heartbeat_seconds": tracking.heartbeat_seconds,
     }
 
 

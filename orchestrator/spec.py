@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dashboards.spec import Finding, Reference, ReportSpec
 from orchestrator.errors import StudyError, study_error
 from orchestrator.overrides import OverrideError, parse_assignment, set_path
+from orchestrator.strict import DuplicateKey, UniqueKeyLoader, check_finite, check_no_bool_numbers
 from workers.config import TrialConfig
 from workers.trainer import EPOCH_METRICS, TARGET_METRICS, TRIAL_METRICS
 
@@ -71,6 +72,10 @@ class Execution(_Spec):
     cpus_per_trial: float = Field(1, gt=0)
     gpus_per_trial: float | Literal["auto"] = Field("auto", description="auto: 1 if the cluster has GPUs, else 0")
     max_concurrent_trials: int | None = Field(None, ge=1)
+    checkpoint_every: int = Field(1, ge=1, description="epochs between a trial's checkpoints (resume)")
+    lease_minutes: float = Field(
+        10, gt=0, allow_inf_nan=False, description="an open run or claim with no heartbeat for longer is stale"
+    )
 
 
 class StudySpec(_Spec):
@@ -150,7 +155,9 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise StudyError(str(path), "no such study file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # a SafeLoader
+    except DuplicateKey as error:
+        raise StudyError(str(path), str(error), key=f"line {error.line}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else ""
@@ -166,6 +173,8 @@ def _check(file: str, raw: dict[str, Any], *, where: str) -> StudySpec:
         spec = StudySpec.model_validate(raw)
     except ValidationError as error:
         raise study_error(file, error, StudySpec, where=where) from None
+    check_finite(file, raw, "", where=where)
+    check_no_bool_numbers(file, raw, spec.model_dump(), "", where=where)
     if "seed" in spec.base:
         raise StudyError(file, "seeds come from the sweep: set sweep.seeds instead", key="base.seed", where=where)
     _validate_trial(file, spec.base, where=where, prefix="base")
@@ -174,9 +183,12 @@ def _check(file: str, raw: dict[str, Any], *, where: str) -> StudySpec:
 
 def _validate_trial(file: str, raw: dict[str, Any], *, where: str, prefix: str) -> TrialConfig:
     try:
-        return TrialConfig.model_validate(raw)
+        config = TrialConfig.model_validate(raw)
     except ValidationError as error:
         raise study_error(file, error, TrialConfig, where=where, prefix=prefix) from None
+    check_finite(file, raw, prefix, where=where)
+    check_no_bool_numbers(file, raw, config.model_dump(), prefix, where=where)
+    return config
 
 
 def _assign(file: str, raw: dict[str, Any], key: str, value: Any, *, where: str) -> dict[str, Any]:
@@ -264,9 +276,20 @@ def _check_report_names(file: str, spec: StudySpec, *, where: str) -> None:
         if column == "target" and metric not in TARGET_METRICS:
             message = f"{metric} has no targets; only {', '.join(TARGET_METRICS)} do"
             raise StudyError(file, message, key=key, where=where)
+    names = columns | set(spec.sweep.variant_overrides())
+    for key, message in spec.report.unknown_names(names, set(METRICS), _targets(spec)):
+        raise StudyError(file, message, key=key, where=where)
     for i, finding in enumerate(spec.findings):
         if finding.check.against_paper is not None:
             _check_paper_cells(file, spec, i, where=where)
+
+
+def _targets(spec: StudySpec) -> set[str]:
+    """The targets the base config's dataset can be probed on (labels may name them)."""
+    try:
+        return set(TrialConfig.model_validate(spec.base).data.targets)
+    except ValidationError:
+        return set()
 
 
 def _check_paper_cells(file: str, spec: StudySpec, index: int, *, where: str) -> None:

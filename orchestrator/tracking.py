@@ -6,6 +6,7 @@ finished is ``dashboards.runs``' job, since reports need the same answer.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import time
 from pathlib import Path
@@ -24,10 +25,15 @@ def absolute_tracking_uri(uri: str) -> str:
     return uri
 
 
+class BrokenStore(Exception):
+    """The tracking store cannot be opened (one line: the URI and MLflow's first line)."""
+
+
 class Tracker:
     def __init__(self, uri: str = DEFAULT_TRACKING_URI) -> None:
         self.uri = absolute_tracking_uri(uri)
-        self.client = MlflowClient(self.uri)
+        self.client = open_store(self.uri)
+
 
     def experiment(self, name: str) -> str:
         """The id of the experiment ``name``, created if it does not exist yet."""
@@ -47,6 +53,29 @@ class Tracker:
         if report_dir is not None and report_dir.is_dir():
             self.client.log_artifacts(run_id, str(report_dir), "report")
         self.client.set_terminated(run_id, status)
+
+
+def open_store(uri: str) -> MlflowClient:
+    """A client of the store at ``uri``; a new SQLite store is created and migrated once.
+
+    MLflow creates a SQLite store's schema on first use; two processes doing so at once race in
+    its migration and leave the store half-made. The first use therefore happens under an
+    exclusive ``flock`` of ``<db>.lock``, so a second invocation waits and then finds it whole.
+    """
+    database = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else None
+    lock = open(database + ".lock", "a") if database and Path(database).parent.is_dir() else None  # noqa: SIM115
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        client = MlflowClient(uri)  # MLflow opens (and creates) the store here
+        client.search_experiments(max_results=1)  # creates or migrates the schema, or fails
+    except Exception as error:
+        first = (str(getattr(error, "message", "")) or str(error) or type(error).__name__).strip().splitlines()
+        raise BrokenStore(f"{uri}: {first[-1] if first else type(error).__name__}") from None
+    finally:
+        if lock is not None:
+            lock.close()  # releases the flock
+    return client
 
 
 def git_commit(path: Path) -> str:

@@ -30,7 +30,7 @@ def test_report_without_runs_shows_empty_cells(write_study, tmp_path, capsys):
     assert "tiny @ smoke" in capsys.readouterr().out
     report = (tmp_path / "reports" / "tiny" / "smoke" / "report.md").read_text()
     assert "0 of 2 cells finished" in report
-    assert "| t02 | first_digit | · (—) |" in report
+    assert "| t02 | first_digit | not run (—) |" in report
 
 
 def test_console_off_a_terminal_is_wide_enough_not_to_fold(monkeypatch):

@@ -65,8 +65,8 @@ def test_paper_table_mean_std_and_paper_values():
     other = table[(table.variant == "simclr") & (table.target == "first") & (table["size"] == 80)].iloc[0]
     assert math.isnan(other.paper), "a null paper value stays missing"
     shown = display_table(table, spec)
-    assert shown.loc[("simclr", "first"), 20] == "40.5 ± 0.7 (41.0)"
-    assert shown.loc[("random", "second"), 80] == "80.0 ± 0.0 (—)"
+    assert shown.loc[("simclr", "first"), 20] == "40.5 ± 0.7 n=2 (41.0, -0.5)"
+    assert shown.loc[("random", "second"), 80] == "80.0 ± 0.0 n=2 (—)"
     assert list(shown.index) == [("simclr", "first"), ("simclr", "second"), ("random", "first"), ("random", "second")]
     assert "| variant | target | 20 | 80 |" in markdown(shown)
 
