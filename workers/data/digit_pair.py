@@ -34,21 +34,16 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from workers.data.base import DATASETS, Dataset, DatasetConfig, Split
-from workers.data.sources import TRAIN_DIGITS, DigitImages, Source, load_digit_images
+from workers.data.base import DATASETS, Dataset, Split
+from workers.data.canvas import DigitCanvasConfig
+from workers.data.sources import DigitImages, load_digit_images
 
 
 @DATASETS.register
-class DigitPairConfig(DatasetConfig):
+class DigitPairConfig(DigitCanvasConfig):
     name: Literal["digit_pair"]
-    source: Source = "mnist"
-    canvas: int = Field(112, ge=1, description="canvas side, in the paper's pixels")
     first_size: int = Field(20, ge=1, description="side of the first digit")
     second_size: int = Field(20, ge=1, description="side of the second digit")
-    render_scale: float = Field(1.0, gt=0, le=1, description="rendered pixels per paper pixel")
-    train_examples: int | None = Field(None, ge=1, description="default: one per train digit")
-    test_examples: int | None = Field(None, ge=1, description="default: one per test digit")
-    seed: int = Field(0, description="seed of the pairing and placement of digits")
     evaluation: Literal["target_alone", "both_digits"] = Field(
         "target_alone", description="what the linear probe of a digit sees: that digit alone, or both"
     )
@@ -63,18 +58,6 @@ class DigitPairConfig(DatasetConfig):
         if self.pixels(self.first_size) < 2:
             raise ValueError(f"render_scale={self.render_scale} renders the first digit below 2 pixels")
         return self
-
-    def pixels(self, paper_pixels: int) -> int:
-        return max(1, round(paper_pixels * self.render_scale))
-
-    def sources(self) -> list[Source]:
-        return [self.source]
-
-    def image_size(self) -> int:
-        return self.pixels(self.canvas)
-
-    def train_count(self) -> int:
-        return self.train_examples or TRAIN_DIGITS[self.source]
 
     def build(self, data_root: Path, device: torch.device) -> Dataset:
         generator = torch.Generator().manual_seed(self.seed)

@@ -43,25 +43,20 @@ from typing import ClassVar, Literal
 import torch
 from pydantic import Field, model_validator
 
-from workers.data.base import DATASETS, Dataset, DatasetConfig, Split
+from workers.data.base import DATASETS, Dataset, Split
+from workers.data.canvas import DigitCanvasConfig
 from workers.data.digit_pair import paste, resize_digits
-from workers.data.sources import TRAIN_DIGITS, DigitImages, Source, load_digit_images
+from workers.data.sources import DigitImages, load_digit_images
 
 MAX_DIGITS = 16  # Table 3's largest count
 
 
 @DATASETS.register
-class MultiDigitConfig(DatasetConfig):
+class MultiDigitConfig(DigitCanvasConfig):
     name: Literal["multidigit"]
-    source: Source = "mnist"
     digits: int = Field(ge=1, le=MAX_DIGITS, description="digits on every training canvas")
     placement: Literal["random", "grid"] = Field("random", description="uniform positions, or one grid slot each")
-    canvas: int = Field(112, ge=1, description="canvas side, in the paper's pixels")
     digit_size: int = Field(28, ge=1, description="side of every digit, in the paper's pixels")
-    render_scale: float = Field(1.0, gt=0, le=1, description="rendered pixels per paper pixel")
-    train_examples: int | None = Field(None, ge=1, description="default: one per train digit")
-    test_examples: int | None = Field(None, ge=1, description="default: one per test digit")
-    seed: int = Field(0, description="seed of which digits sit on each canvas and where")
 
     targets: ClassVar[tuple[str, ...]] = ("digit",)
 
@@ -81,18 +76,6 @@ class MultiDigitConfig(DatasetConfig):
                     f"use a larger canvas or a smaller digit_size"
                 )
         return self
-
-    def pixels(self, paper_pixels: int) -> int:
-        return max(1, round(paper_pixels * self.render_scale))
-
-    def sources(self) -> list[Source]:
-        return [self.source]
-
-    def image_size(self) -> int:
-        return self.pixels(self.canvas)
-
-    def train_count(self) -> int:
-        return self.train_examples or TRAIN_DIGITS[self.source]
 
     def build(self, data_root: Path, device: torch.device) -> Dataset:
         generator = torch.Generator().manual_seed(self.seed)
