@@ -114,7 +114,7 @@ def train(
     # Online classifiers take no weight decay (the notebooks regularise only the encoder and head).
     optimizer, schedule = config.optim.build(method, steps_per_epoch, config.train.epochs, method.online.parameters())
     device = generator.device
-    # bfloat16 autocast: 2.4× faster steps on a 2-core AVX-512 CPU for small_cnn (measured), and
+    # bfloat16 autocast: 2.0-2.3× faster SimCLR steps on this 2-core AVX-512 CPU (benchmarks/precision.py), and
     # the usual mixed precision on a GPU. Losses compute in float32 (see ``workers.methods``).
     mixed = config.train.precision == "bfloat16"
     method.train()
