@@ -11,9 +11,9 @@ forward, backward and update, exactly as `workers.trainer.train` runs it with
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import timed
 
 from workers import TrialConfig
 
@@ -44,15 +44,7 @@ def step_time(config: TrialConfig, mixed: bool, repeats: int, device: torch.devi
         (loss + online).backward()
         optimizer.step()
 
-    step()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
+    return timed(step, repeats, device)
 
 
 def main() -> None:

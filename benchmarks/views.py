@@ -10,24 +10,12 @@ applied to one image tensor at a time.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import timed
 from torchvision.transforms import v2
 
 from workers.views import CropConfig, ViewsConfig, make_view
-
-
-def timed(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
 
 
 def main() -> None:
