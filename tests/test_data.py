@@ -86,7 +86,7 @@ def test_digit_pair_canvas_holds_its_two_digits(tmp_path, monkeypatch):
     # Digits that are solid squares of their class value make every canvas checkable by hand.
     labels = torch.arange(10)
     digits = DigitImages(((labels + 1) * 20).to(torch.uint8)[:, None, None].expand(10, 4, 4).clone(), labels)
-    monkeypatch.setattr("workers.data.digit_pair.load_digit_images", lambda *args: digits)
+    monkeypatch.setattr("workers.data.canvas.load_digit_images", lambda *args: digits)
     config = DigitPairConfig(name="digit_pair", source="digits", canvas=16, first_size=4, second_size=8,
                              train_examples=50, test_examples=7)
     dataset = config.build(tmp_path, torch.device("cpu"))
@@ -125,7 +125,7 @@ def test_render_scale_keeps_paper_sizes():
 def test_digit_pair_probes_read_each_digit_alone(tmp_path, monkeypatch):
     labels = torch.arange(10)
     digits = DigitImages(((labels + 1) * 20).to(torch.uint8)[:, None, None].expand(10, 4, 4).clone(), labels)
-    monkeypatch.setattr("workers.data.digit_pair.load_digit_images", lambda *args: digits)
+    monkeypatch.setattr("workers.data.canvas.load_digit_images", lambda *args: digits)
     config = DigitPairConfig(name="digit_pair", source="digits", canvas=16, first_size=4, second_size=8,
                              train_examples=20, test_examples=5)
     split = config.build(tmp_path, torch.device("cpu")).train

@@ -23,7 +23,7 @@ def solid_squares(side: int = 4) -> DigitImages:
 
 def build(monkeypatch, source: DigitImages, **fields):
     """The dataset built from ``source`` in place of the digits it names."""
-    monkeypatch.setattr("workers.data.multidigit.load_digit_images", lambda *args: source)
+    monkeypatch.setattr("workers.data.canvas.load_digit_images", lambda *args: source)
     config = MultiDigitConfig(name="multidigit", source="digits", **fields)
     return config.build("unused", CPU)
 

@@ -8,10 +8,16 @@ dataset's, not the trial's), so every trial of a study sees the same images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
 from pydantic import Field
 
-from workers.data.base import DatasetConfig
-from workers.data.sources import TRAIN_DIGITS, Source
+from workers.data.base import Dataset, DatasetConfig, Split
+from workers.data.sources import TRAIN_DIGITS, DigitImages, Source, load_digit_images
+
+MakeSplit = Callable[[DigitImages, int, torch.Generator], Split]
 
 
 class DigitCanvasConfig(DatasetConfig):
@@ -36,3 +42,19 @@ class DigitCanvasConfig(DatasetConfig):
 
     def train_count(self) -> int:
         return self.train_examples or TRAIN_DIGITS[self.source]
+
+    def build_canvases(self, data_root: Path, device: torch.device, make_split: MakeSplit) -> Dataset:
+        """The train and test splits, ``make_split(digits, count, generator)`` each, from one
+        generator seeded by ``seed`` (train drawn first), with a 10-class label per target."""
+        generator = torch.Generator().manual_seed(self.seed)
+        splits = {}
+        for split, count in (("train", self.train_examples), ("test", self.test_examples)):
+            digits = load_digit_images(self.source, split, data_root).to(device)
+            splits[split] = make_split(digits, count or len(digits.labels), generator)
+        return Dataset(
+            train=splits["train"],
+            test=splits["test"],
+            num_classes={target: 10 for target in self.targets},
+            channels=1,
+            image_size=self.image_size(),
+        )

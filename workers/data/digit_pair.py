@@ -60,26 +60,15 @@ class DigitPairConfig(DigitCanvasConfig):
         return self
 
     def build(self, data_root: Path, device: torch.device) -> Dataset:
-        generator = torch.Generator().manual_seed(self.seed)
-        splits = {}
-        for split, count in (("train", self.train_examples), ("test", self.test_examples)):
-            digits = load_digit_images(self.source, split, data_root).to(device)
-            splits[split] = DigitPairSplit(
-                digits,
-                count or len(digits.labels),
-                canvas=self.pixels(self.canvas),
-                first_size=self.pixels(self.first_size),
-                second_size=self.pixels(self.second_size),
-                generator=generator,
-                probe_alone=self.evaluation == "target_alone",
-            )
-        return Dataset(
-            train=splits["train"],
-            test=splits["test"],
-            num_classes={target: 10 for target in self.targets},
-            channels=1,
-            image_size=self.image_size(),
-        )
+        return self.build_canvases(data_root, device, lambda digits, count, generator: DigitPairSplit(
+            digits,
+            count,
+            canvas=self.pixels(self.canvas),
+            first_size=self.pixels(self.first_size),
+            second_size=self.pixels(self.second_size),
+            generator=generator,
+            probe_alone=self.evaluation == "target_alone",
+        ))
 
 
 class DigitPairSplit(Split):

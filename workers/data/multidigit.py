@@ -78,26 +78,15 @@ class MultiDigitConfig(DigitCanvasConfig):
         return self
 
     def build(self, data_root: Path, device: torch.device) -> Dataset:
-        generator = torch.Generator().manual_seed(self.seed)
-        splits = {}
-        for split, count in (("train", self.train_examples), ("test", self.test_examples)):
-            digits = load_digit_images(self.source, split, data_root).to(device)
-            splits[split] = MultiDigitSplit(
-                digits,
-                count or len(digits.labels),
-                digits_per_canvas=self.digits,
-                placement=self.placement,
-                canvas=self.pixels(self.canvas),
-                digit_size=self.pixels(self.digit_size),
-                generator=generator,
-            )
-        return Dataset(
-            train=splits["train"],
-            test=splits["test"],
-            num_classes={"digit": 10},
-            channels=1,
-            image_size=self.image_size(),
-        )
+        return self.build_canvases(data_root, device, lambda digits, count, generator: MultiDigitSplit(
+            digits,
+            count,
+            digits_per_canvas=self.digits,
+            placement=self.placement,
+            canvas=self.pixels(self.canvas),
+            digit_size=self.pixels(self.digit_size),
+            generator=generator,
+        ))
 
 
 def grid_side(digits: int) -> int:
