@@ -43,31 +43,43 @@ class NTXent(nn.Module):
     Keras ``l2(c)`` with the summed loss equals ``weight_decay = c`` (not ``2c``) with this mean
     (see ``workers.optim``).
 
+    ``normalize=False`` is the "ℓ2 norm? No" half of SimCLR's Table 5 (ℓ2 norm × τ, there with
+    τ = 10 and 100): the projections are not l2-normalised, so every :math:`s_{ik}` above is the
+    plain dot product :math:`z_i^\top z_k` (the official code's ``hidden_norm=False``), in either
+    ``negatives`` form. The paper finds the contrastive task then easier but the representation
+    worse.
+
     Example::
 
         loss = NTXent(temperature=0.2)(z1, z2)   # z1, z2: [N, d], views of the same N images
         loss = NTXent(0.1, negatives="cross_view")(z1, z2)
+        loss = NTXent(10.0, normalize=False)(z1, z2)   # dot products, Table 5's "No" rows
     """
 
-    def __init__(self, temperature: float = 0.5, negatives: Negatives = "all") -> None:
+    def __init__(self, temperature: float = 0.5, negatives: Negatives = "all", normalize: bool = True) -> None:
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         if negatives not in ("all", "cross_view"):
             raise ValueError(f"negatives must be 'all' or 'cross_view', got {negatives!r}")
+        if not isinstance(normalize, bool):
+            raise ValueError(f"normalize must be true or false, got {normalize!r}")
         self.temperature = temperature
         self.negatives = negatives
+        self.normalize = normalize
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         # ``generator``: part of every loss's call (``workers.losses.base``); NT-Xent draws nothing.
         if z1.shape != z2.shape or z1.ndim != 2:
             raise ValueError(f"expected two [N, d] tensors of one shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+        if self.normalize:
+            z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
         if self.negatives == "cross_view":
-            logits = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T / self.temperature
+            logits = z1 @ z2.T / self.temperature
             positives = torch.arange(len(z1), device=z1.device)
             return 0.5 * (F.cross_entropy(logits, positives) + F.cross_entropy(logits.T, positives))
         n = len(z1)
-        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        z = torch.cat([z1, z2])
         logits = (z @ z.T) / self.temperature
         logits.fill_diagonal_(float("-inf"))  # k ≠ i
         positives = torch.arange(2 * n, device=z.device).roll(n)  # i ↔ i + n
@@ -81,6 +93,7 @@ class NTXentConfig(LossConfig):
     negatives: Negatives = Field(
         "all", description="all: the other 2N-2 projections (SimCLR); cross_view: the other view's N-1"
     )
+    normalize: bool = Field(True, description="false: dot products of raw z, no l2 normalisation (SimCLR Table 5)")
 
     def build(self) -> nn.Module:
-        return NTXent(self.temperature, self.negatives)
+        return NTXent(self.temperature, self.negatives, self.normalize)
