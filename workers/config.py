@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from workers import moco  # noqa: F401 - registers the method
+from workers import memory_bank, moco  # noqa: F401 - registers the methods
 from workers.backbones import BACKBONES
 from workers.data import classification, digit_overlay, digit_pair, multidigit, shared_bits  # noqa: F401 - registers the datasets
 from workers.data.base import DATASETS
@@ -60,6 +60,9 @@ class TrialConfig(Section):
         chosen = {"eval.linear.targets": self.eval.linear.targets if self.eval.linear else None}
         chosen["eval.online.targets"] = self.eval.online.targets if self.eval.online else None
         chosen["method.targets"] = getattr(self.method, "targets", None)
+        chosen["eval.knn.targets"] = self.eval.knn.targets if self.eval.knn else None
+        geometry = self.eval.geometry
+        chosen["eval.geometry.target"] = [geometry.target] if geometry and geometry.target else None
         for path, targets in chosen.items():
             for target in targets or []:
                 if target not in known:

@@ -2,7 +2,9 @@ r"""Linear evaluation on frozen, cached features (the protocol of all four paper
 
 The encoder's representation h is extracted once for the train and test split, standardised
 with the train statistics, and one multinomial logistic regression per target is fitted
-full-batch with L-BFGS. All targets share the one extraction.
+full-batch with L-BFGS. All targets share the one extraction (``FeatureCache``), and so do the
+kNN accuracy and the measurements that read h (``workers.measures``), switched on by the
+optional fields of ``EvalConfig``.
 
 Online evaluation (``eval.online``) is how the Intriguing Properties notebooks report
 accuracy: a linear classifier per target, trained alongside the method on the detached
@@ -21,6 +23,7 @@ from pydantic import Field
 from torch import nn
 
 from workers.data.base import Split
+from workers.measures import ContrastConfig, GeometryConfig, KnnConfig, SimilaritiesConfig
 from workers.registry import Section
 
 
@@ -35,8 +38,15 @@ class OnlineEvalConfig(Section):
 
 
 class EvalConfig(Section):
+    """What is measured on the encoder. Every measurement below ``online`` is off (null) by default
+    (``workers.measures``); switching one on draws nothing from the training generator."""
+
     linear: LinearEvalConfig | None = Field(default_factory=LinearEvalConfig)
     online: OnlineEvalConfig | None = Field(None, description="null: no online classifier")
+    contrast: ContrastConfig | None = Field(None, description="per epoch: contrast/entropy, contrast/accuracy, i_nce")
+    geometry: GeometryConfig | None = Field(None, description="per trial: uniformity, tolerance, alignment")
+    knn: KnnConfig | None = Field(None, description="per trial: knn_acc/<target> on the cached features")
+    similarities: SimilaritiesConfig | None = Field(None, description="per trial: similarities.npz (artifact)")
 
 
 @torch.no_grad()
@@ -49,6 +59,19 @@ def extract_features(encoder: nn.Module, split: Split, batch_size: int) -> torch
     features = torch.cat([encoder(split.images(chunk)) for chunk in index.split(batch_size)])
     encoder.train(was_training)
     return features.float()
+
+
+class FeatureCache:
+    """h of each split, extracted once however many probes and measurements read it."""
+
+    def __init__(self, encoder: nn.Module, batch_size: int) -> None:
+        self.encoder, self.batch_size = encoder, batch_size
+        self._features: dict[int, tuple[Split, torch.Tensor]] = {}  # the split is kept: its id stays its own
+
+    def __call__(self, split: Split) -> torch.Tensor:
+        if id(split) not in self._features:
+            self._features[id(split)] = (split, extract_features(self.encoder, split, self.batch_size))
+        return self._features[id(split)][1]
 
 
 def linear_probe(

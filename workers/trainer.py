@@ -31,17 +31,27 @@ import torch
 from workers.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from workers.config import TrialConfig
 from workers.data.base import Dataset, Split
-from workers.linear_eval import extract_features, linear_probe, online_accuracy
+from workers.linear_eval import FeatureCache, linear_probe, online_accuracy
+from workers.measures import (
+    CONTRAST_METRICS,
+    GEOMETRY_METRICS,
+    contrastive_diagnostics,
+    knn_accuracy,
+    measure_geometry,
+    save_similarities,
+    similarity_distributions,
+)
 from workers.methods import Method
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 # What a trial logs, for the orchestrator to check study files against.
-EPOCH_METRICS = ("train/loss", "train/lr", "train/epoch_seconds")  # once per epoch
-TRIAL_METRICS = ("train/seconds",)  # once per trial
-# Once per trial and evaluated target, as "linear_acc/<target>"; "online_acc/<target>" (with
-# eval.online) also once per epoch, its last value being the trial's.
-TARGET_METRICS = ("linear_acc", "online_acc")
+# once per epoch; CONTRAST_METRICS with eval.contrast
+EPOCH_METRICS = ("train/loss", "train/lr", "train/epoch_seconds", *CONTRAST_METRICS)
+TRIAL_METRICS = ("train/seconds", *GEOMETRY_METRICS)  # once per trial; GEOMETRY_METRICS with eval.geometry
+# Once per trial and evaluated target, as "linear_acc/<target>" ("knn_acc/<target>" with eval.knn);
+# "online_acc/<target>" (with eval.online) also once per epoch, its last value being the trial's.
+TARGET_METRICS = ("linear_acc", "online_acc", "knn_acc")
 EXTRACTION_BATCH = 1024  # feature extraction only: does not change any result
 
 
@@ -63,6 +73,7 @@ def run_trial(
     on_epoch: EpochCallback | None = None,
     checkpoint_dir: Path | str | None = None,
     checkpoint_every: int = 1,
+    artifact_dir: Path | str | None = None,
 ) -> dict[str, float]:
     """Train and evaluate one trial; returns its final metrics.
 
@@ -70,7 +81,9 @@ def run_trial(
     from 1; a resumed trial starts after its checkpoint's epoch), once that epoch's checkpoint
     (if one is due) is on disk. ``checkpoint_dir``: where the trial's checkpoint is written and,
     if one is there, resumed from (see the module docstring). Checkpointing never changes a
-    result, so neither argument is part of the trial's config.
+    result, so neither argument is part of the trial's config. ``artifact_dir``: where
+    measurements write their files (``eval.similarities``: ``similarities.npz``); without it
+    they write none.
     """
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be at least 1 epoch, got {checkpoint_every}")
@@ -86,7 +99,7 @@ def run_trial(
             checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
             checkpoint_every=checkpoint_every,
         )
-    metrics |= evaluate(method, dataset, config)
+    metrics |= evaluate(method, dataset, config, artifact_dir=None if artifact_dir is None else Path(artifact_dir))
     return metrics
 
 
@@ -131,7 +144,8 @@ def train(
         order = torch.randperm(len(split), device=device, generator=generator)
         total = torch.zeros((), device=device)
         for index in order[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size):
-            labels = {target: values[index] for target, values in split.labels.items()}
+            # "index": the batch's rows in the split, for methods keyed by example (workers.memory_bank).
+            labels = {target: values[index] for target, values in split.labels.items()} | {"index": index}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
                 loss, online_loss = method.training_loss(split.images(index), labels, generator)
             optimizer.zero_grad(set_to_none=True)
@@ -153,6 +167,10 @@ def train(
         # loss alone too; the online classifiers' cross-entropy only trains them.
         if method.online and test_split is not None:
             metrics |= online_accuracy(method.encoder, method.online, test_split, EXTRACTION_BATCH)
+        if config.eval.contrast is not None and test_split is not None:
+            metrics |= contrastive_diagnostics(
+                method, test_split, config.eval.contrast, config.views, config.seed, EXTRACTION_BATCH
+            )
         if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == config.train.epochs):
             # Written before on_epoch: a callback may hand the folder on (Ray Tune), or stop the run.
             save_checkpoint(checkpoint_dir, capture(
@@ -165,26 +183,63 @@ def train(
     return metrics
 
 
-def evaluate(method: Method, dataset: Dataset, config: TrialConfig) -> dict[str, float]:
-    """Linear accuracy (percent) of the frozen encoder for each evaluated target."""
-    linear = config.eval.linear
-    if linear is None:
-        return {}
-    targets = linear.targets or list(dataset.num_classes)
+def evaluate(
+    method: Method, dataset: Dataset, config: TrialConfig, *, artifact_dir: Path | None = None
+) -> dict[str, float]:
+    """Linear (and kNN) accuracy in percent per evaluated target, then the measurements asked for.
+
+    Every split's representation is extracted once (``FeatureCache``) whoever reads it.
+    """
+    features = FeatureCache(method.encoder, EXTRACTION_BATCH)
+    metrics = probe_accuracy(dataset, config, features)
+    settings = config.eval
+    if settings.geometry is not None:
+        target = settings.geometry.target or next(iter(dataset.num_classes))
+        metrics |= measure_geometry(
+            method, dataset.test, features(dataset.test), settings.geometry, target, config.views, config.seed,
+            EXTRACTION_BATCH,
+        )
+    if settings.similarities is not None and artifact_dir is not None:
+        distributions = similarity_distributions(
+            method, dataset.test, settings.similarities, config.views, config.seed, EXTRACTION_BATCH
+        )
+        save_similarities(artifact_dir, *distributions)
+    return metrics
+
+
+def probe_accuracy(dataset: Dataset, config: TrialConfig, features: FeatureCache) -> dict[str, float]:
+    """``linear_acc/<target>`` (eval.linear) and ``knn_acc/<target>`` (eval.knn) of the frozen encoder."""
+    linear, knn = config.eval.linear, config.eval.knn
+    linear_targets = (linear.targets or list(dataset.num_classes)) if linear is not None else []
+    knn_targets = (knn.targets or list(dataset.num_classes)) if knn is not None else []
     # Targets whose probes read the same images share one extraction.
     groups: dict[tuple[int, int], tuple[Split, Split, list[str]]] = {}
-    for target in targets:
+    for target in dict.fromkeys([*linear_targets, *knn_targets]):
         train_split, test_split = dataset.train.probed_for(target), dataset.test.probed_for(target)
         groups.setdefault((id(train_split), id(test_split)), (train_split, test_split, []))[2].append(target)
-    accuracy: dict[str, float] = {}
+    linear_accuracy: dict[str, float] = {}
+    knn_accuracies: dict[str, float] = {}
     for train_split, test_split, group in groups.values():
-        accuracy |= linear_probe(
-            extract_features(method.encoder, train_split, EXTRACTION_BATCH),
-            {t: train_split.labels[t] for t in group},
-            extract_features(method.encoder, test_split, EXTRACTION_BATCH),
-            {t: test_split.labels[t] for t in group},
-            dataset.num_classes,
-            steps=linear.steps,
-            weight_decay=linear.weight_decay,
-        )
-    return {f"linear_acc/{target}": accuracy[target] for target in targets}
+        if chosen := [t for t in group if t in linear_targets]:
+            linear_accuracy |= linear_probe(
+                features(train_split),
+                {t: train_split.labels[t] for t in chosen},
+                features(test_split),
+                {t: test_split.labels[t] for t in chosen},
+                dataset.num_classes,
+                steps=linear.steps,
+                weight_decay=linear.weight_decay,
+            )
+        if chosen := [t for t in group if t in knn_targets]:
+            knn_accuracies |= knn_accuracy(
+                features(train_split),
+                {t: train_split.labels[t] for t in chosen},
+                features(test_split),
+                {t: test_split.labels[t] for t in chosen},
+                dataset.num_classes,
+                k=knn.k,
+                temperature=knn.temperature,
+            )
+    return {f"linear_acc/{t}": linear_accuracy[t] for t in linear_targets} | {
+        f"knn_acc/{t}": knn_accuracies[t] for t in knn_targets
+    }

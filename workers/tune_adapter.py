@@ -3,7 +3,9 @@
 ``trainable`` is a Ray Tune function trainable. Its config holds one ``request``: the trial's
 resolved config and identity, and where to track it. It opens the trial's MLflow child run
 under the study invocation's parent run, logs every resolved parameter and the config as an
-artifact, streams per-epoch metrics to both MLflow and Tune, and closes the run FINISHED;
+artifact, streams per-epoch metrics to both MLflow and Tune, logs the files the trial's
+measurements wrote (``run_trial(artifact_dir=...)``, a temporary folder per trial) as the
+run's artifacts, and closes the run FINISHED;
 FAILED with the reason in the ``failure`` tag; or KILLED when Tune stops it.
 
 Leases: every open run carries an ``owner`` tag (``host:pid:process-start``) and a ``heartbeat``
@@ -25,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -115,19 +118,24 @@ def trainable(config: dict[str, Any]) -> None:
         tune.report({"epoch": epoch, **metrics})
 
     heartbeat = Heartbeat(client, [run_id], request.get("heartbeat_seconds", HEARTBEAT_SECONDS))
-    try:
-        with heartbeat:
-            final = run_trial(
-                trial, data_root=request["data_root"], on_epoch=on_epoch,
-                checkpoint_dir=folder, checkpoint_every=int(request.get("checkpoint_every", 1)),
-            )
-    except Exception as error:
-        client.set_tag(run_id, "failure", f"{type(error).__name__}: {error}"[:5000])
-        client.set_terminated(run_id, "FAILED")
-        raise
-    except BaseException:  # Tune stopping the trial (Ctrl-C, SIGTERM)
-        client.set_terminated(run_id, "KILLED")
-        raise
+    # The measurements' files (e.g. similarities.npz): one fresh folder per trial, logged to its run.
+    with tempfile.TemporaryDirectory(prefix="trial-artifacts-") as artifacts:
+        try:
+            with heartbeat:
+                final = run_trial(
+                    trial, data_root=request["data_root"], on_epoch=on_epoch,
+                    checkpoint_dir=folder, checkpoint_every=int(request.get("checkpoint_every", 1)),
+                    artifact_dir=artifacts,
+                )
+            if any(Path(artifacts).iterdir()):
+                client.log_artifacts(run_id, artifacts)
+        except Exception as error:
+            client.set_tag(run_id, "failure", f"{type(error).__name__}: {error}"[:5000])
+            client.set_terminated(run_id, "FAILED")
+            raise
+        except BaseException:  # Tune stopping the trial (Ctrl-C, SIGTERM)
+            client.set_terminated(run_id, "KILLED")
+            raise
     _log_metrics(client, run_id, {k: v for k, v in final.items() if k not in per_epoch}, trial.train.epochs)
     tune.report({"epoch": trial.train.epochs, **final, FINISHED_MARK: run_id})
     client.set_terminated(run_id, "FINISHED")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from workers.data.base import DATASETS, Dataset, DatasetConfig, Split
-from workers.data.sources import IMAGE_SHAPES, TRAIN_IMAGES, ImageSource, load_images
+from workers.data.sources import IMAGE_SHAPES, NUM_CLASSES, TRAIN_IMAGES, ImageSource, load_images
 
 
 @DATASETS.register
@@ -57,7 +57,7 @@ class ClassificationConfig(DatasetConfig):
         return Dataset(
             train=splits["train"],
             test=splits["test"],
-            num_classes={"class": 10},
+            num_classes={"class": NUM_CLASSES[self.source]},
             channels=IMAGE_SHAPES[self.source][0],
             image_size=self.image_size(),
         )
