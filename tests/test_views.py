@@ -1,10 +1,18 @@
-"""Batched random resized crop: its geometry checked on images whose pixels encode their position."""
+"""Views: the batched crop's geometry on images whose pixels encode their position, and the
+config that switches and orders the other transforms (asymmetric pairs included)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+from pydantic import ValidationError
+from torch import nn
 
+from workers.backbones import SmallCNN
+from workers.methods import SimCLR
 from workers.views import CropConfig, ViewsConfig, make_view
+from workers.views.colour import random_colour_distortion
+from workers.views.filters import random_sobel
 
 
 def ramp(batch: int = 8, size: int = 64) -> torch.Tensor:
@@ -81,3 +89,102 @@ def test_fixed_channels_are_appended_unchanged():
     # The varied channels get exactly the view they would get on their own.
     alone = make_view(images[:, :1], views, torch.Generator().manual_seed(4))
     assert torch.equal(out[:, :1], alone) and not torch.equal(alone, images[:, :1])
+
+
+# The transforms after crop and flip: switches, order, asymmetric pairs (each transform's own
+# tests are in tests/test_augmentations.py).
+
+
+def colour_images(batch: int = 8, size: int = 12) -> torch.Tensor:
+    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(30))
+
+
+def test_new_transforms_are_off_by_default_and_leave_the_identity_alone():
+    # A trial's identity dumps its config without defaults: an existing views config dumps as before.
+    assert ViewsConfig().model_dump(mode="json", exclude_defaults=True) == {}
+    old = ViewsConfig(crop=CropConfig(scale=(0.5, 1.0)), flip=True)
+    assert old.model_dump(mode="json", exclude_defaults=True) == {"crop": {"scale": [0.5, 1.0]}, "flip": True}
+    assert ViewsConfig().transforms() == []
+
+
+def test_true_switches_a_transform_on_with_its_defaults():
+    views = ViewsConfig.model_validate({"sobel": True, "blur": True, "noise": False})
+    assert views.sobel is not None and views.blur.sigma == (0.1, 2.0) and views.blur.probability == 0.5
+    assert views.noise is None
+    assert views.transforms() == ["blur", "sobel"]
+
+
+def test_the_crop_is_drawn_first_exactly_as_without_the_new_transforms():
+    views = ViewsConfig(crop=CropConfig(scale=(0.3, 0.8)), flip=True, colour=True)
+    images = colour_images()
+    generator = torch.Generator().manual_seed(31)
+    cropped = make_view(images, ViewsConfig(crop=CropConfig(scale=(0.3, 0.8)), flip=True), generator)
+    expected = random_colour_distortion(cropped, views.colour, generator)
+    assert torch.equal(make_view(images, views, torch.Generator().manual_seed(31)), expected)
+
+
+def test_order_decides_which_transform_comes_first():
+    images = colour_images()
+    colour_then_sobel = ViewsConfig(crop=None, colour={"probability": 1.0}, sobel=True)
+    sobel_then_colour = colour_then_sobel.model_copy(update={"order": ("sobel", "colour")})
+    generator = torch.Generator().manual_seed(32)
+    filtered = random_sobel(images, sobel_then_colour.sobel, generator)
+    expected = random_colour_distortion(filtered, sobel_then_colour.colour, generator)
+    out = make_view(images, sobel_then_colour, torch.Generator().manual_seed(32))
+    assert torch.equal(out, expected)
+    assert not torch.allclose(out, make_view(images, colour_then_sobel, torch.Generator().manual_seed(32)))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"sobel": True, "order": ["sobel", "sobel"]}, "more than once"),
+        ({"sobel": True, "blur": True, "order": ["sobel"]}, "missing: blur"),
+        ({"order": ["sharpen"]}, "rotation"),
+    ],
+)
+def test_bad_orders_are_rejected(settings, message):
+    with pytest.raises(ValidationError, match=message):
+        ViewsConfig.model_validate(settings)
+
+
+def test_fixed_channels_stay_unchanged_under_every_transform():
+    views = ViewsConfig(flip=True, rotation=True, blur={"probability": 1.0}, sobel=True, cutout=True, noise=True)
+    images = torch.rand(16, 3, 12, 12)
+    images[:, 1:] = torch.randint(0, 2, (16, 2, 1, 1)).float()
+    out = make_view(images, views, torch.Generator().manual_seed(33), fixed_channels=2)
+    assert torch.equal(out[:, 1:], images[:, 1:])
+    assert torch.equal(out[:, :1], make_view(images[:, :1], views, torch.Generator().manual_seed(33)))
+
+
+def test_views_stay_float32_under_bfloat16_autocast():
+    views = ViewsConfig(crop=None, blur={"probability": 1.0}, sobel=True)
+    images = colour_images()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = make_view(images, views, torch.Generator().manual_seed(34))
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, make_view(images, views, torch.Generator().manual_seed(34)))
+
+
+def test_asymmetric_second_branch_is_crop_and_flip_only():
+    views = ViewsConfig(crop=CropConfig(scale=(0.4, 1.0)), flip=True, colour=True, blur=True, asymmetric=True)
+    assert views.second_branch() == ViewsConfig(crop=CropConfig(scale=(0.4, 1.0)), flip=True)
+    symmetric = views.model_copy(update={"asymmetric": False})
+    assert symmetric.second_branch() is symmetric
+
+
+def test_simclr_applies_the_transforms_to_the_first_view_only_when_asymmetric():
+    # Colour always grayscale: every first view is gray, every second view keeps its colours.
+    always_gray = {"probability": 0.0, "grayscale": 1.0}
+    views = ViewsConfig(crop=CropConfig(scale=(0.5, 1.0)), colour=always_gray, asymmetric=True)
+    encoder = SmallCNN(3, 4, 1)
+    method = SimCLR(encoder, nn.Identity(), lambda a, b, generator: (a - b).square().mean(), views)
+    seen: list[torch.Tensor] = []
+    encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    images = colour_images()
+    method.objective(images, {}, torch.Generator().manual_seed(35))
+    first, second = seen[0].chunk(2)
+    generator = torch.Generator().manual_seed(35)
+    assert torch.equal(first, make_view(images, views, generator))
+    assert torch.equal(second, make_view(images, ViewsConfig(crop=CropConfig(scale=(0.5, 1.0))), generator))
+    assert (first == first[:, :1]).all() and not (second == second[:, :1]).all()

@@ -90,10 +90,11 @@ class SimCLR(Method):
     ) -> None:
         super().__init__(encoder, fixed_channels)
         self.head, self.loss, self.views = head, loss, views
+        self.second_views = views.second_branch()  # crop and flip only with views.asymmetric (Fig. 5)
 
     def objective(self, images, labels, generator):
         first = self.view(images, self.views, generator)
-        second = self.view(images, self.views, generator)
+        second = self.view(images, self.second_views, generator)
         # One forward pass over both views: batch-norm statistics span the 2N images.
         h = self.encoder(torch.cat([first, second]))
         z = self.head(h)
@@ -161,7 +162,7 @@ class SimCLRConfig(MethodConfig):
 class SupervisedConfig(MethodConfig):
     name: Literal["supervised"]
     targets: list[str] | None = Field(None, description="labels trained on; default: every target")
-    ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head"})
+    ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head", "eval.contrast"})  # no head: no diagnostics
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         encoder = trial.model.backbone.build(dataset.channels, dataset.image_size)
@@ -173,7 +174,9 @@ class SupervisedConfig(MethodConfig):
 @METHODS.register
 class RandomInitConfig(MethodConfig):
     name: Literal["random_init"]
-    ignores: ClassVar[frozenset[str]] = frozenset({"loss", "model.head", "views", "optim", "train", "eval.online"})
+    ignores: ClassVar[frozenset[str]] = frozenset(
+        {"loss", "model.head", "views", "optim", "train", "eval.online", "eval.contrast"}
+    )
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         return RandomInit(trial.model.backbone.build(dataset.channels, dataset.image_size))
