@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from dashboards.spec import PlotSpec, ReportSpec
 
@@ -25,9 +26,17 @@ def plot_curves(
     results: pd.DataFrame, spec: PlotSpec, path: Path, paper: pd.DataFrame | None = None,
     report: ReportSpec | None = None,
 ) -> Path:
-    """Write the plot of ``spec.y`` along ``spec.x`` to ``path``.
+    """Write the plot of ``spec.y`` along ``spec.x`` to ``path`` (see :func:`curves_figure`)."""
+    return save(curves_figure(results, spec, paper, report), path)
 
-    ``paper`` has the ``results`` keys and a ``paper`` column; ``report`` gives labels and chance levels.
+
+def curves_figure(
+    results: pd.DataFrame, spec: PlotSpec, paper: pd.DataFrame | None = None, report: ReportSpec | None = None
+) -> Figure:
+    """The plot of ``spec.y`` along ``spec.x``: mean ± std over seeds per line, the paper's values dashed.
+
+    ``results`` has one ``value`` per run (``dashboards.runs.metric_results``); ``paper`` has the
+    ``results`` keys and a ``paper`` column; ``report`` gives labels and chance levels.
     """
     report = report or _PLAIN
     figure, panels = _panels(results, spec)
@@ -45,11 +54,16 @@ def plot_curves(
                     drew_paper = True
         _decorate(axis, spec, report, facet)
     legend = "solid: ours, mean ± std over seeds; " + ("dashed: the paper" if drew_paper else "no paper values to show")
-    return _save(figure, spec, report, path, legend, f"{report.label(spec.y)} vs {report.label(spec.x)}")
+    return finish(figure, spec.title or f"{report.label(spec.y)} vs {report.label(spec.x)}", legend)
 
 
 def plot_against(results: pd.DataFrame, spec: PlotSpec, path: Path, report: ReportSpec | None = None) -> Path:
-    """Write the plot of ``spec.y`` against the measured ``spec.x_metric``: one point per trial.
+    """Write the plot of ``spec.y`` against ``spec.x_metric`` to ``path`` (see :func:`against_figure`)."""
+    return save(against_figure(results, spec, report), path)
+
+
+def against_figure(results: pd.DataFrame, spec: PlotSpec, report: ReportSpec | None = None) -> Figure:
+    """The plot of ``spec.y`` against the measured ``spec.x_metric``: one point per trial.
 
     ``results`` has one row per run (and target) with ``value`` (the y metric) and ``x_value``
     (the x metric). Each point is labelled with its value of ``spec.annotate``, or of the one
@@ -69,7 +83,16 @@ def plot_against(results: pd.DataFrame, spec: PlotSpec, path: Path, report: Repo
                                   fontsize="x-small", color=colour)
         _decorate(axis, spec, report, facet)
     legend = "one point per trial" + (f", labelled with {report.label(annotate)}" if annotate else "")
-    return _save(figure, spec, report, path, legend, f"{report.label(spec.y)} vs {report.label(spec.x_metric)}")
+    return finish(figure, spec.title or f"{report.label(spec.y)} vs {report.label(spec.x_metric)}", legend)
+
+
+def paired(ys: pd.DataFrame, xs: pd.DataFrame) -> pd.DataFrame:
+    """The y metric's rows with ``x_value``: the x metric of the same run (and target, when both have one).
+
+    For :func:`against_figure`; ``ys`` and ``xs`` as from ``dashboards.runs.metric_results``.
+    """
+    on = ["trial_hash"] + (["target"] if "target" in ys.columns and "target" in xs.columns else [])
+    return ys.merge(xs[[*on, "value"]].rename(columns={"value": "x_value"}), on=on, how="left")
 
 
 def _panels(results: pd.DataFrame, spec: PlotSpec):
@@ -99,14 +122,21 @@ def _decorate(axis, spec: PlotSpec, report: ReportSpec, facet) -> None:
     axis.legend(title=report.label(spec.hue) if spec.hue else None, fontsize="small")
 
 
-def _save(figure, spec: PlotSpec, report: ReportSpec, path: Path, legend: str, title: str) -> Path:
+def finish(figure: Figure, title: str, legend: str) -> Figure:
+    """Title the figure, say under it how to read it, lay it out; closed to pyplot (a notebook shows it
+    when displayed, not twice)."""
     width = int(figure.get_figwidth() * 11)  # characters of the title's font that fit the figure
-    figure.suptitle(textwrap.fill(spec.title or title, width))
+    figure.suptitle(textwrap.fill(title, width))
     figure.text(0.5, 0.01, legend, ha="center", fontsize="small", color="dimgray")
     figure.tight_layout(rect=(0, 0.04, 1, 1))
+    plt.close(figure)
+    return figure
+
+
+def save(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` to ``path`` as a PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
-    plt.close(figure)
     return path
 
 

@@ -3,7 +3,8 @@
 Written to ``reports/<study>/<scale>/``: ``index.html`` (the page to open: findings first, then
 the table and plots, each of our cells linked to its MLflow run), ``report.md`` (the same in
 Markdown), ``table.csv`` (tidy: ours, std, runs, paper, diff and status per cell),
-``results.csv`` (one row per run and target), one PNG per plot and ``summary.json`` (what
+``results.csv`` (one row per run and target), one PNG per plot (and one of the similarity
+histograms, ``report.histograms``) and ``summary.json`` (what
 ``reports/index.html``, the list of every study's report, is built from).
 """
 
@@ -18,8 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dashboards.findings import NOT_ENOUGH, REPRODUCED, Verdict, check_finding
+from dashboards.histograms import plot_similarities, run_similarities
 from dashboards.html import DEFAULT_UI, report_page, run_url, ui_base, write_index
-from dashboards.plots import plot_against, plot_curves
+from dashboards.plots import paired, plot_against, plot_curves
 from dashboards.runs import FINISHED, metric_results
 from dashboards.spec import Finding, PlotSpec, Reference, ReportSpec
 from dashboards.tables import display_table, markdown, paper_table, paper_values
@@ -87,8 +89,9 @@ def build_report(
     ``runs``: the latest run of each trial by hash (``dashboards.runs.trial_runs``; with a
     ``status`` column, running and failed cells show as such, else every row counts as finished).
     ``target_metrics`` are logged once per evaluated target (``linear_acc/<target>``).
-    ``tracking_uri`` says where the run pages live; ``reports_root`` (the folder holding every
-    study's reports) gets its ``index.html`` rebuilt.
+    ``tracking_uri`` says where the run pages live (and the runs' saved similarity distributions,
+    for ``spec.histograms``); ``reports_root`` (the folder holding every study's reports) gets its
+    ``index.html`` rebuilt.
     """
     folder.mkdir(parents=True, exist_ok=True)
     cache: dict[str, pd.DataFrame] = {}
@@ -126,10 +129,15 @@ def build_report(
     for index, plot in enumerate(spec.plots):
         path = folder / f"{index}_{_plot_name(plot)}.png"
         if plot.x_metric:
-            report.plots.append(plot_against(_against(results(plot.y), results(plot.x_metric)), plot, path, spec))
+            report.plots.append(plot_against(paired(results(plot.y), results(plot.x_metric)), plot, path, spec))
         else:
             paper = paper_values(reference, plot.y, plot.x, table_columns)
             report.plots.append(plot_curves(results(plot.y), plot, path, paper, spec))
+    if spec.histograms:
+        name = f"{len(spec.plots)}_similarities_by_{spec.histograms.by}".replace("/", "_").replace(".", "_")
+        path = folder / f"{name}.png"
+        load = run_similarities(tracking_uri) if tracking_uri else lambda run_id: None
+        report.plots.append(plot_similarities(cells, runs, spec.histograms, path, load, spec))
     report.verdicts = [check_finding(finding, results, reference, table_columns) for finding in findings]
     if cache:
         everything = pd.concat([frame.assign(metric=metric) for metric, frame in cache.items()])
@@ -173,12 +181,6 @@ def print_report(report: Report, console: Console) -> None:
 
 def _plot_name(plot: PlotSpec) -> str:
     return f"{plot.y}_vs_{plot.horizontal}".replace("/", "_").replace(".", "_")
-
-
-def _against(ys: pd.DataFrame, xs: pd.DataFrame) -> pd.DataFrame:
-    """The y metric's rows with ``x_value``: the x metric of the same run (and target, when both have one)."""
-    on = ["trial_hash"] + (["target"] if "target" in ys.columns and "target" in xs.columns else [])
-    return ys.merge(xs[[*on, "value"]].rename(columns={"value": "x_value"}), on=on, how="left")
 
 
 def _links(frame: pd.DataFrame, table: pd.DataFrame, spec: ReportSpec, runs: pd.DataFrame, base: str):

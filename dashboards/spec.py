@@ -54,6 +54,34 @@ class PlotSpec(Spec):
         return self.x or self.x_metric
 
 
+class HistogramSpec(Spec):
+    """Each test image's cosine similarity s = f(x)ᵀf(x') to its positive and to its 10 most similar
+    negatives (Wang & Liu 2021's "pos" / "ntop10" distributions), read from each trial's ``similarities.npz``.
+
+    One panel per value of ``by`` (e.g. ``loss.temperature``), one row of panels per value of
+    ``rows`` (e.g. ``variant``); the finished runs of a panel (its seeds) are pooled. ``where``
+    keeps only the cells with those values (``{data.second_size: 80}``); values outside ``range``
+    count in its end bins::
+
+        histograms: {by: loss.temperature, rows: variant, bins: 40}
+    """
+
+    by: str = Field(description="a result column: one panel per value")
+    rows: str | None = Field(None, description="a result column: one row of panels per value")
+    where: dict[str, Any] = Field(default_factory=dict, description="result column → the value kept")
+    bins: int = Field(40, ge=2, le=500)
+    range: tuple[float, float] = (-1.0, 1.0)
+    title: str | None = None
+
+    @model_validator(mode="after")
+    def _sensible(self) -> HistogramSpec:
+        if self.range[0] >= self.range[1]:
+            raise ValueError("range is [low, high] with low < high")
+        if self.rows == self.by:
+            raise ValueError("by and rows name the same column")
+        return self
+
+
 class ReportSpec(Spec):
     """The table, the plots, and how they name things.
 
@@ -64,12 +92,14 @@ class ReportSpec(Spec):
 
     ``chance`` is a metric's chance level, drawn as a dotted grey line on its plots: a number,
     or one per target (``{linear_acc: 10}``, ``{linear_acc: {first_digit: 10, image: 10}}``).
+    ``histograms`` draws the saved similarity distributions (:class:`HistogramSpec`).
     """
 
     table: TableSpec | None = None
     plots: list[PlotSpec] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
     chance: dict[str, float | dict[str, float]] = Field(default_factory=dict)
+    histograms: HistogramSpec | None = None
 
     def label(self, name: Any) -> str:
         """What people read for ``name``: its label, else the name itself."""
@@ -107,6 +137,11 @@ class ReportSpec(Spec):
             (f"report.plots[{i}].annotate", f"{plot.annotate!r} is not a result column")
             for i, plot in enumerate(self.plots) if plot.annotate and plot.annotate not in names
         ]
+        if self.histograms:
+            used = [("by", self.histograms.by), ("rows", self.histograms.rows)]
+            used += [(f"where.{key}", key) for key in self.histograms.where]
+            problems += [(f"report.histograms.{key}", f"{name!r} is not a result column")
+                         for key, name in used if name is not None and name not in names]
         return problems
 
 
