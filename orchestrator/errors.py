@@ -17,6 +17,14 @@ class StudyError(Exception):
         super().__init__(": ".join(part for part in (file, where, key, message) if part))
 
 
+class BadOption(Exception):
+    """A command-line option that cannot work, reported before anything runs as ``option: problem``."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option, self.message = option, message
+        super().__init__(f"{option}: {message}")
+
+
 def study_error(
     file: str, error: ValidationError, model: type[BaseModel], *, where: str = "", prefix: str = ""
 ) -> StudyError:

@@ -2,7 +2,10 @@
 
 Ray starts a local instance when no ``address`` is given; with one, the same code runs on a
 cluster. Each trial asks for ``execution.cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs
-(fractions share a GPU). A failing trial fails alone: Tune records its error and goes on.
+(fractions share a GPU); :func:`connect` refuses, before anything runs, what no node of the
+cluster can ever give. A failing trial fails alone: Tune records its error and goes on. Ray's
+own log (Tune's tracebacks included) goes to a file whose path the run prints; the console
+shows the progress and one line per failed trial.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from orchestrator.errors import StudyError
 from orchestrator.expansion import Trial
 from orchestrator.spec import Execution
 
@@ -40,14 +46,36 @@ class Tracking:
     heartbeat_seconds: float = 30.0
 
 
-FINISHED, FAILED, INTERRUPTED = "finished", "failed", "interrupted"
+FINISHED, FAILED, INTERRUPTED, STOPPED = "finished", "failed", "interrupted", "stopped early"
 
 
 @dataclass(frozen=True)
 class Outcome:
     trial: Trial
-    status: str  # FINISHED, FAILED (with its reason) or INTERRUPTED (stopped or never started)
+    status: str  # FINISHED, FAILED (with its reason), STOPPED (by a scheduler) or INTERRUPTED (or never started)
     reason: str = ""
+    started: bool = False  # it began training in this invocation
+    metrics: dict[str, Any] = field(default_factory=dict)  # its last report to Tune
+
+
+def connect(address: str | None, execution: Execution, file: str) -> None:
+    """Starts (or joins) Ray and checks that some node can hold one trial; else one :class:`StudyError`."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    cpus = max((node.get("CPU", 0) for node in nodes), default=0)
+    gpus = max((node.get("GPU", 0) for node in nodes), default=0)
+    where = "this machine" if address is None else f"the largest node of the cluster at {address}"
+    if execution.cpus_per_trial > cpus:
+        message = f"{execution.cpus_per_trial:g} CPUs per trial, but {where} has {cpus:g}: no trial could ever start"
+        raise StudyError(file, message, key="execution.cpus_per_trial")
+    wanted = execution.gpus_per_trial
+    if wanted != "auto" and wanted > gpus:
+        has = f"has {gpus:g} GPUs" if gpus else "has no GPU"
+        message = f"{wanted:g} GPUs per trial, but {where} {has}: no trial could ever start"
+        raise StudyError(file, message, key="execution.gpus_per_trial")
 
 
 def run_trials(
@@ -59,8 +87,42 @@ def run_trials(
     address: str | None = None,
     storage_path: Path | None = None,
     console: Console | None = None,
+    log_file: Path | None = None,
 ) -> list[Outcome]:
     """Run ``trials`` (distinct identities) to completion; returns one outcome each."""
+    by_hash = {trial.hash: trial for trial in trials}
+    requests = [request(trial, tracking, data_root, execution) for trial in trials]
+    results, callback = fit(
+        tune_adapter.trainable,
+        param_space={"request": tune.grid_search(requests)},
+        trial_of=lambda config: by_hash[config["request"]["hash"]],
+        total=len(trials), tracking=tracking, execution=execution, address=address,
+        storage_path=storage_path, console=console, log_file=log_file,
+    )
+    outcomes = {o.trial.hash: o for o in outcomes_of(results, lambda c: by_hash[c["request"]["hash"]], callback)}
+    # Tune returns normally after Ctrl-C: whatever did not finish or fail was stopped or never started.
+    return [outcomes.get(t.hash, Outcome(t, INTERRUPTED, started=t.hash in callback.started)) for t in trials]
+
+
+def fit(
+    trainable: Callable[[dict], None],
+    *,
+    param_space: dict[str, Any],
+    trial_of: Callable[[dict], Trial],
+    total: int,
+    tracking: Tracking,
+    execution: Execution,
+    address: str | None = None,
+    storage_path: Path | None = None,
+    console: Console | None = None,
+    log_file: Path | None = None,
+    **tune_config: Any,
+):
+    """One Tuner over ``param_space``; returns Tune's results and its callback (which trials started, ended).
+
+    ``trial_of`` maps a Tune trial's config to the trial it trains; ``tune_config`` goes to
+    ``tune.TuneConfig`` (``num_samples``, ``search_alg``, ``scheduler``...).
+    """
     import ray
 
     if not ray.is_initialized():
@@ -70,26 +132,22 @@ def run_trials(
     gpus = execution.gpus_per_trial
     if gpus == "auto":
         gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-    resources = {"cpu": execution.cpus_per_trial, "gpu": gpus}
-    by_hash = {trial.hash: trial for trial in trials}
-    requests = [_request(trial, tracking, data_root, execution) for trial in trials]
     console = console or Console()
+    if log_file is not None:
+        console.print(f"Ray's log (tracebacks of failed trials): {log_file}", style="dim")
     with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        callback = _ProgressCallback(progress, by_hash)
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as progress, ray_log_to(log_file):
+        callback = _ProgressCallback(progress, trial_of, total)
         tuner = tune.Tuner(
-            tune.with_resources(tune_adapter.trainable, resources),
-            param_space={"request": tune.grid_search(requests)},
+            tune.with_resources(trainable, {"cpu": execution.cpus_per_trial, "gpu": gpus}),
+            param_space=param_space,
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=execution.max_concurrent_trials,
-                trial_name_creator=lambda t: t.config["request"]["hash"],
-                trial_dirname_creator=lambda t: t.config["request"]["hash"],
+                trial_name_creator=lambda t: trial_of(t.config).hash,
+                trial_dirname_creator=lambda t: f"{trial_of(t.config).hash}-{t.trial_id}",
+                **tune_config,
             ),
             run_config=tune.RunConfig(
                 name=f"{tracking.tags.get('study', 'study')}-{tracking.parent_run_id[:8]}",
@@ -100,20 +158,31 @@ def run_trials(
             ),
         )
         results = tuner.fit()
-    outcomes: dict[str, Outcome] = {}
+    return results, callback
+
+
+def outcomes_of(results, trial_of: Callable[[dict], Trial], callback: _ProgressCallback) -> list[Outcome]:
+    """One outcome per Tune result that says which trial it was (a trial stopped before its first report does not)."""
+    outcomes, started = [], callback.started
     for result in results:
-        if result.config is None:  # a trial stopped before its first report says nothing
+        if result.config is None:
             continue
-        trial = by_hash[result.config["request"]["hash"]]
+        trial = trial_of(result.config)
+        metrics = dict(result.metrics or {})
+        was_started = trial.hash in started
         if result.error is not None:
-            outcomes[trial.hash] = Outcome(trial, FAILED, _reason(result.error))
-        elif tune_adapter.FINISHED_MARK in (result.metrics or {}):
-            outcomes[trial.hash] = Outcome(trial, FINISHED)
-    # Tune returns normally after Ctrl-C: whatever did not finish or fail was stopped or never started.
-    return [outcomes.get(trial.hash, Outcome(trial, INTERRUPTED)) for trial in trials]
+            outcomes.append(Outcome(trial, FAILED, _reason(result.error), was_started, metrics))
+        elif tune_adapter.FINISHED_MARK in metrics:
+            outcomes.append(Outcome(trial, FINISHED, started=was_started, metrics=metrics))
+        elif trial.hash in callback.completed:  # ended without its last report: a scheduler's stop
+            outcomes.append(Outcome(trial, STOPPED, started=was_started, metrics=metrics))
+        else:  # stopped by Ctrl-C or SIGTERM
+            outcomes.append(Outcome(trial, INTERRUPTED, started=was_started, metrics=metrics))
+    return outcomes
 
 
-def _request(trial: Trial, tracking: Tracking, data_root: Path, execution: Execution) -> dict[str, Any]:
+def request(trial: Trial, tracking: Tracking, data_root: Path, execution: Execution) -> dict[str, Any]:
+    """What ``workers.tune_adapter.trainable`` needs to train ``trial`` and track it."""
     checkpoints = None if tracking.state is None else tracking.state / "checkpoints" / tracking.experiment_id
     return {
         "hash": trial.hash,
@@ -131,6 +200,27 @@ def _request(trial: Trial, tracking: Tracking, data_root: Path, execution: Execu
     }
 
 
+@contextmanager
+def ray_log_to(path: Path | None) -> Iterator[None]:
+    """Ray's log records (Tune's tracebacks of failed trials among them) go to ``path``, not the console."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logger = logging.getLogger("ray")
+    saved = logger.handlers[:], logger.level
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.handlers, level = saved
+        logger.setLevel(level)
+        handler.close()
+
+
 def _reason(error: BaseException) -> str:
     """The innermost exception's one-line message, not Ray's wrapping of it."""
     while error.__cause__ is not None:
@@ -140,39 +230,41 @@ def _reason(error: BaseException) -> str:
 
 
 class _ProgressCallback(tune.Callback):
-    """A bar for the whole study and one per running trial (epochs done)."""
+    """A bar for the whole study and one per running trial (epochs done); notes which trials started and ended."""
 
-    def __init__(self, progress: Progress, trials: dict[str, Trial]) -> None:
+    def __init__(self, progress: Progress, trial_of: Callable[[dict], Trial], total: int) -> None:
         self.progress = progress
-        self.trials = trials
-        self.overall = progress.add_task("[bold]trials", total=len(trials))
+        self.trial_of = trial_of
+        self.overall = progress.add_task("[bold]trials", total=total)
         self.running: dict[str, TaskID] = {}
+        self.started: set[str] = set()  # hashes of the trials that began training
+        self.completed: set[str] = set()  # ... and of those that ended without an error (or a stop by Ctrl-C)
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks into the experiment state; the live display stays here.
         return {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        key = trial.config["request"]["hash"]
-        config = self.trials[key].config
-        epochs = 0 if "train" in config.method.ignores else config.train.epochs
-        self.running[key] = self.progress.add_task(f"  {self.trials[key].name}", total=max(epochs, 1))
+        ours = self.trial_of(trial.config)
+        self.started.add(ours.hash)
+        epochs = 0 if "train" in ours.config.method.ignores else ours.config.train.epochs
+        self.running[trial.trial_id] = self.progress.add_task(f"  {ours.name}", total=max(epochs, 1))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        task = self.running.get(trial.config["request"]["hash"])
+        task = self.running.get(trial.trial_id)
         if task is not None and "train/loss" in result:
             self.progress.update(task, completed=result["epoch"])
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self.completed.add(self.trial_of(trial.config).hash)
         self._done(trial, "")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._done(trial, " [red]failed")
 
     def _done(self, trial, note: str) -> None:
-        key = trial.config["request"]["hash"]
-        task = self.running.pop(key, None)
+        task = self.running.pop(trial.trial_id, None)
         if task is not None:
             self.progress.remove_task(task)
-        self.progress.console.print(f"  {'✗' if note else '✓'} {self.trials[key].name}{note}")
+        self.progress.console.print(f"  {'✗' if note else '✓'} {self.trial_of(trial.config).name}{note}")
         self.progress.advance(self.overall)

@@ -42,8 +42,13 @@ class Trial:
 
     @property
     def name(self) -> str:
-        point = " ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in self.point)
+        point = " ".join(f"{key.rsplit('.', 1)[-1]}={_short(value)}" for key, value in self.point)
         return " ".join(part for part in (self.variant, point, f"seed={self.seed}") if part)
+
+
+def _short(value: Any) -> Any:
+    """A float as people read it (a sampled 0.0012520653814999472 is 0.001252); anything else as it is."""
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def expand(study: Study) -> list[Trial]:

@@ -28,18 +28,10 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from orchestrator.tracking import state_folder  # noqa: F401 - the state folder's rule, imported from here too
 from workers.tune_adapter import CLOSED_TAG, HEARTBEAT_TAG, OWNER_TAG, owner, process_start
 
 KILLED_TAG = CLOSED_TAG
-
-
-def state_folder(tracking_uri: str) -> Path:
-    """Where an invocation keeps claims and checkpoints for the store at ``tracking_uri``."""
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix):
-        database = Path(tracking_uri[len(prefix) :]).resolve()
-        return database.with_name(database.name + ".state")
-    return Path(".sweep-state").resolve()
 
 
 def owner_alive(tag: str | None) -> bool | None:

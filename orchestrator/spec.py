@@ -4,25 +4,28 @@
 
 A scale and each ``--set`` are dotted-key assignments. Keys whose first part is a section of
 the study file (``sweep``, ``execution``, ``report``, ...) address the study; every other key
-addresses the base trial config (``loss.temperature``). ``sweep.grid.<key>`` and
-``sweep.variants.<name>[.<key>]`` replace one axis or one variant. Every cell of the sweep is
+addresses the base trial config (``loss.temperature``). ``sweep.grid.<key>``, ``sweep.zip.<key>``,
+``sweep.variants.<name>[.<key>]`` and ``search.space.<key>`` replace one axis, one zipped list,
+one variant or one searched distribution. Every cell of the sweep is
 validated before anything runs, and every problem is one line naming the file and the key.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from dashboards.spec import Finding, Reference, ReportSpec
 from orchestrator.errors import StudyError, study_error
 from orchestrator.overrides import OverrideError, parse_assignment, set_path
+from orchestrator.search_space import Search, check_search
 from orchestrator.strict import DuplicateKey, UniqueKeyLoader, check_finite, check_no_bool_numbers
+from orchestrator.sweep import Point, Sweep
+from orchestrator.sweep import SpecModel as _Spec
 from workers.config import TrialConfig
 from workers.trainer import EPOCH_METRICS, TARGET_METRICS, TRIAL_METRICS
 
@@ -31,46 +34,13 @@ REQUIRED_SCALES = ("small", "smoke")
 METRICS = (*TARGET_METRICS, *EPOCH_METRICS, *TRIAL_METRICS)
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Sweep(_Spec):
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="key → values; the product is taken")
-    variants: dict[str, dict[str, Any] | None] = Field(default_factory=dict, description="name → overrides")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-
-    @field_validator("grid")
-    @classmethod
-    def _axes_have_values(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for key, values in grid.items():
-            if not values:
-                raise ValueError(f"grid axis {key} has no values")
-            if _overlap(key, "seed"):
-                raise ValueError("seeds are swept with sweep.seeds, not a grid axis")
-        return grid
-
-    @model_validator(mode="after")
-    def _variants_leave_axes_alone(self) -> Sweep:
-        for name, overrides in self.variants.items():
-            for key in overrides or {}:
-                for axis in [*self.grid, "seed"]:
-                    if _overlap(key, axis):
-                        raise ValueError(f"variant {name} sets {key}, which would override the sweep's {axis}")
-        return self
-
-    def variant_overrides(self) -> dict[str, dict[str, Any]]:
-        """Variants in file order; a study without variants has one, ``base``."""
-        if not self.variants:
-            return {"base": {}}
-        return {name: dict(overrides or {}) for name, overrides in self.variants.items()}
-
-
 class Execution(_Spec):
     """Where trials run. Never part of a trial's identity."""
 
     cpus_per_trial: float = Field(1, gt=0)
-    gpus_per_trial: float | Literal["auto"] = Field("auto", description="auto: 1 if the cluster has GPUs, else 0")
+    gpus_per_trial: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+        "auto", description="auto: 1 if the cluster has GPUs, else 0"
+    )
     max_concurrent_trials: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(1, ge=1, description="epochs between a trial's checkpoints (resume)")
     lease_minutes: float = Field(
@@ -88,6 +58,7 @@ class StudySpec(_Spec):
     report: ReportSpec = Field(default_factory=ReportSpec)
     reference: Reference | None = None
     findings: list[Finding] = Field(default_factory=list)
+    search: Search | None = Field(None, description="Optuna samples the trials (orchestrator.search_space)")
 
     @model_validator(mode="after")
     def _has_scales(self) -> StudySpec:
@@ -99,10 +70,10 @@ class StudySpec(_Spec):
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the sweep: a variant, a grid point and a seed, and the config they resolve to."""
+    """One cell of the sweep: a variant, a point (grid and zip values) and a seed, and the config they resolve to."""
 
     variant: str
-    point: tuple[tuple[str, Any], ...]
+    point: Point
     seed: int
     config: TrialConfig
 
@@ -138,17 +109,38 @@ def load_study(path: str | Path, scale: str = PAPER, overrides: list[str] | tupl
         for key, value in scales[scale].items():
             raw = _assign(file, raw, key, value, where=f"scales.{scale}")
         spec, base = _check(file, raw, where=f"scales.{scale}"), None
+    if overrides:
+        spec, base = _apply_overrides(file, raw, overrides), None
+    where = f"scales.{scale}" if scales[scale] or overrides else ""
+    _check_report_names(file, spec, where=where)
+    if spec.search is not None:  # the trials are sampled as the search goes: no cells to expand
+        check_search(file, spec, base or TrialConfig.model_validate(spec.base), _validate_trial, where=where)
+    cells = () if spec.search is not None else tuple(_cells(file, spec))
+    return Study(path, spec, base or TrialConfig.model_validate(spec.base), cells, scale, tuple(overrides))
+
+
+def _apply_overrides(file: str, raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> StudySpec:
+    """The study after every ``--set``; an error is blamed on the first ``--set`` that brought it.
+
+    The study only has to be valid once all of them are applied: two zipped lists change length
+    together (``--set sweep.zip.optim.lr=[..] --set sweep.zip.train.batch_size=[..]``).
+    """
+    first_errors: list[StudyError] = []
     for text in overrides:
         try:
             key, value = parse_assignment(text)
         except OverrideError as error:
             raise StudyError(file, str(error), where="--set") from None
         raw = _assign(file, raw, key, value, where=f"--set {text}")
-        spec, base = _check(file, raw, where=f"--set {text}"), None
-    where = f"scales.{scale}" if scales[scale] or overrides else ""
-    _check_report_names(file, spec, where=where)
-    cells = tuple(_cells(file, spec))
-    return Study(path, spec, base or TrialConfig.model_validate(spec.base), cells, scale, tuple(overrides))
+        try:
+            _check(file, raw, where=f"--set {text}")
+        except StudyError as error:
+            first_errors.append(error)
+    try:
+        return _check(file, raw, where=f"--set {overrides[-1]}")
+    except StudyError as final:
+        same = [e for e in first_errors if (e.key, e.message) == (final.key, final.message)]
+        raise (same[0] if same else final) from None
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -195,7 +187,10 @@ def _assign(file: str, raw: dict[str, Any], key: str, value: Any, *, where: str)
     """Apply one dotted assignment to the raw study (see the module docstring for the routing)."""
     head, _, rest = key.partition(".")
     try:
-        if head == "sweep" and rest.startswith(("grid.", "variants.")):
+        if head == "search" and rest.startswith("space."):  # a dotted key names one distribution
+            search = dict(raw.get("search") or {})
+            return {**raw, "search": {**search, "space": {**(search.get("space") or {}), rest[6:]: value}}}
+        if head == "sweep" and rest.startswith(("grid.", "zip.", "variants.")):
             section, _, name = rest.partition(".")
             sweep = dict(raw.get("sweep") or {})
             entries = dict(sweep.get(section) or {})
@@ -215,11 +210,9 @@ def _assign(file: str, raw: dict[str, Any], key: str, value: Any, *, where: str)
 
 
 def _cells(file: str, spec: StudySpec):
-    """Every cell in file order (variant, grid point, seed), each validated as it will run."""
-    axes = list(spec.sweep.grid)
+    """Every cell in file order (variant, grid point, zip row, seed), each validated as it will run."""
     for variant, overrides in spec.sweep.variant_overrides().items():
-        for values in itertools.product(*spec.sweep.grid.values()):
-            point = tuple(zip(axes, values, strict=True))
+        for point in spec.sweep.points():
             for seed in spec.sweep.seeds:
                 raw = spec.base
                 for key, value in [*point, *overrides.items(), ("seed", seed)]:
@@ -243,7 +236,7 @@ def _check_variant_names(file: str, spec: StudySpec) -> None:
 
 def _check_report_names(file: str, spec: StudySpec, *, where: str) -> None:
     """Tables, plots, references and findings may only name columns and metrics the runs produce."""
-    columns = {"variant", "target", "seed", *spec.sweep.grid}
+    columns = {"variant", "target", "seed", *spec.sweep.axes(), *(spec.search.space if spec.search else ())}
     uses: list[tuple[str, str, str]] = []  # (key in the file, column named, metric it is read with)
     table = spec.report.table
     if table:
@@ -305,8 +298,3 @@ def _check_paper_cells(file: str, spec: StudySpec, index: int, *, where: str) ->
             spec.reference.paper_value({**check.selectors(), **cell}, table_columns)
         except ValueError as error:
             raise StudyError(file, str(error), key=f"{key}.cells[{j}]", where=where) from None
-
-
-def _overlap(key: str, other: str) -> bool:
-    """Whether setting ``key`` touches ``other`` (equal, or one inside the other)."""
-    return key == other or key.startswith(f"{other}.") or other.startswith(f"{key}.")

@@ -2,11 +2,21 @@
 
 Trials open their own child runs (``workers.tune_adapter``); finding which trials already
 finished is ``dashboards.runs``' job, since reports need the same answer.
+
+Artifacts of a SQLite store live beside it: an experiment created through :func:`open_store`
+keeps its artifacts in ``<folder of the db>/mlruns/<experiment>``. (MLflow's own default is
+``./mlruns`` in whatever folder the process happens to run in, so a store in a temporary
+folder would leave its artifacts in the project.) Study experiments are marked as model
+training (``mlflow.experimentKind``); the UI still needs ``workflowType=machine_learning`` in
+its URL to open them on their runs (``orchestrator.ui``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import getpass
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +25,22 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # model training, not GenAI
+
+
+def sqlite_path(uri: str) -> str | None:
+    """The database file of a ``sqlite:///`` URI, None for any other store."""
+    prefix = "sqlite:///"
+    return uri[len(prefix) :] if uri.startswith(prefix) else None
+
+
+def state_folder(tracking_uri: str) -> Path:
+    """Where invocations keep claims, checkpoints, Tune's state, the Optuna journal of the store at ``tracking_uri``."""
+    database = sqlite_path(tracking_uri)
+    if database is not None:
+        database_path = Path(database).resolve()
+        return database_path.with_name(database_path.name + ".state")
+    return Path(".sweep-state").resolve()
 
 
 def absolute_tracking_uri(uri: str) -> str:
@@ -34,40 +60,59 @@ class Tracker:
         self.uri = absolute_tracking_uri(uri)
         self.client = open_store(self.uri)
 
-
     def experiment(self, name: str) -> str:
-        """The id of the experiment ``name``, created if it does not exist yet."""
+        """The id of the experiment ``name``, created if it does not exist yet (marked as model training)."""
         found = self.client.get_experiment_by_name(name)
-        return found.experiment_id if found else self.client.create_experiment(name)
+        if found is None:
+            return self.client.create_experiment(name, tags=EXPERIMENT_KIND)
+        for key, value in EXPERIMENT_KIND.items():
+            if key not in found.tags:  # made before the tag existed: set once
+                self.client.set_experiment_tag(found.experiment_id, key, value)
+        return found.experiment_id
 
     def start_parent(self, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, str]) -> str:
         run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         return run_id
 
-    def finish_parent(
-        self, run_id: str, status: str, metrics: dict[str, float], report_dir: Path | None = None
-    ) -> None:
+    def finish_parent(self, run_id: str, status: str, metrics: dict[str, float]) -> None:
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-        if report_dir is not None and report_dir.is_dir():
-            self.client.log_artifacts(run_id, str(report_dir), "report")
         self.client.set_terminated(run_id, status)
 
 
-def open_store(uri: str) -> MlflowClient:
+class Store(MlflowClient):
+    """An MLflow client whose new experiments keep their artifacts beside a SQLite store (see the module)."""
+
+    def create_experiment(self, name: str, artifact_location: str | None = None, tags: dict | None = None) -> str:
+        database = sqlite_path(self.tracking_uri)
+        if artifact_location is None and database is not None:
+            folder = Path(database).resolve().parent / "mlruns" / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+            artifact_location = folder.as_uri()
+        return super().create_experiment(name, artifact_location=artifact_location, tags=tags)
+
+
+def check_store_folder(uri: str) -> None:
+    """A SQLite store is made only in a folder that exists: a mistyped path is an error, not a new empty store."""
+    database = sqlite_path(uri)
+    if database is not None and database != ":memory:" and not Path(database).parent.is_dir():
+        raise BrokenStore(f"{uri}: the folder {Path(database).parent} does not exist")
+
+
+def open_store(uri: str) -> Store:
     """A client of the store at ``uri``; a new SQLite store is created and migrated once.
 
     MLflow creates a SQLite store's schema on first use; two processes doing so at once race in
     its migration and leave the store half-made. The first use therefore happens under an
     exclusive ``flock`` of ``<db>.lock``, so a second invocation waits and then finds it whole.
     """
-    database = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else None
-    lock = open(database + ".lock", "a") if database and Path(database).parent.is_dir() else None  # noqa: SIM115
+    check_store_folder(uri)
+    database = sqlite_path(uri)
+    lock = open(database + ".lock", "a") if database else None  # noqa: SIM115
     try:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        client = MlflowClient(uri)  # MLflow opens (and creates) the store here
+        client = Store(uri)  # MLflow opens (and creates) the store here
         client.search_experiments(max_results=1)  # creates or migrates the schema, or fails
     except Exception as error:
         first = (str(getattr(error, "message", "")) or str(error) or type(error).__name__).strip().splitlines()
@@ -91,3 +136,19 @@ def git_commit(path: Path) -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def source_tags(path: Path, command: str) -> dict[str, str]:
+    """MLflow's own source tags, so that the UI's Source and User columns say what ran and whose it is.
+
+    ``mlflow.source.name`` is the command as typed (``python -m orchestrator run ...``),
+    ``mlflow.source.git.commit`` the checkout's commit (MLflow's tag holds the bare hash; whether the
+    checkout had changes is in our ``git_commit`` tag).
+    """
+    tags = {"mlflow.source.name": command, "mlflow.source.type": "LOCAL"}
+    commit = git_commit(path).removesuffix("-dirty")
+    if commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit
+    with contextlib.suppress(KeyError, OSError):  # no name for this uid (a bare container)
+        tags["mlflow.user"] = getpass.getuser()
+    return tags

@@ -13,6 +13,7 @@ from rich.console import Console
 from orchestrator.expansion import expand
 from orchestrator.runner import report_study, run_study
 from orchestrator.spec import load_study
+from orchestrator.tracking import open_store
 
 REPORT = {
     "table": {"rows": ["variant", "target"], "columns": "data.second_size", "metric": "linear_acc"},
@@ -34,7 +35,7 @@ def study(write_study):
 def store_with(study, tmp_path, statuses: dict[str, str]):
     """A store holding one child run per trial of ``study`` (FINISHED unless ``statuses`` says otherwise)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = open_store(uri)  # its experiments keep their artifacts beside the store, not in the project
     experiment = client.create_experiment(study.name)
     runs = {}
     for accuracy, trial in enumerate(expand(study)):
