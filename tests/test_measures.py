@@ -20,8 +20,11 @@ from workers.measures import (
 )
 
 
-def naive_contrast(z1: torch.Tensor, z2: torch.Tensor, temperature: float, normalize: bool = True):
-    """Anchor by anchor: its 2N − 1 candidates, InfoNCE with its one positive, entropy, top-1."""
+def naive_contrast(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float, normalize: bool = True, cross_view: bool = False
+):
+    """Anchor by anchor: its 2N − 1 candidates (cross_view: the other view's N), InfoNCE with its one
+    positive, entropy, top-1."""
     z = torch.cat([z1, z2]).double()
     if normalize:
         z = z / z.norm(dim=1, keepdim=True)
@@ -30,13 +33,15 @@ def naive_contrast(z1: torch.Tensor, z2: torch.Tensor, temperature: float, norma
     for i in range(n2):
         positive = (i + n2 // 2) % n2
         others = [k for k in range(n2) if k != i]
+        if cross_view:  # only the other view's projections
+            others = [k for k in others if (k < n2 // 2) != (i < n2 // 2)]
         scores = [float(z[i] @ z[k]) / temperature for k in others]
         denominator = sum(math.exp(s) for s in scores)
         p = [math.exp(s) / denominator for s in scores]
         losses.append(-math.log(p[others.index(positive)]))
         entropies.append(-sum(q * math.log(q) for q in p))
         hits += others[max(range(len(scores)), key=scores.__getitem__)] == positive
-    k = n2 - 1
+    k = len(others)
     return {
         "contrast/entropy": sum(entropies) / n2,
         "contrast/accuracy": 100.0 * hits / n2,
@@ -69,6 +74,21 @@ def test_contrastive_statistics_match_a_loop_over_anchors(normalize):
     assert 0 < expected["contrast/accuracy"] < 100
     for name, value in expected.items():
         assert ours[name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+
+
+def test_cross_view_contrast_matches_a_loop_over_anchors():
+    generator = torch.Generator().manual_seed(3)
+    z1, z2 = torch.randn(6, 4, generator=generator), torch.randn(6, 4, generator=generator)
+    z2 = z2 + 1.5 * z1
+    ours = contrastive_statistics(z1, z2, temperature=0.2, cross_view=True)
+    expected = naive_contrast(z1, z2, temperature=0.2, cross_view=True)
+    assert 0 < expected["contrast/accuracy"] < 100
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+    # K = N: equal scores everywhere give entropy log N, and I_NCE 0.
+    flat = contrastive_statistics(torch.ones(6, 2), torch.ones(6, 2), temperature=0.5, cross_view=True)
+    assert flat["contrast/entropy"] == pytest.approx(math.log(6))
+    assert flat["i_nce"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_uniformity_of_antipodal_points_and_a_regular_simplex():

@@ -12,9 +12,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from workers import memory_bank, moco  # noqa: F401 - registers the methods
+from workers import cmc, memory_bank, moco  # noqa: F401 - registers the methods
 from workers.backbones import BACKBONES
-from workers.data import classification, digit_overlay, digit_pair, multidigit, shared_bits  # noqa: F401 - registers the datasets
+from workers.data import classification, colorful_moving_mnist, digit_overlay, digit_pair, multidigit, shared_bits  # noqa: F401 - registers the datasets
 from workers.data.base import DATASETS
 from workers.heads import HeadConfig
 from workers.linear_eval import EvalConfig
@@ -69,6 +69,8 @@ class TrialConfig(Section):
                     raise config_error(
                         path, f"{target!r} is not a target of {self.data.name}; allowed: {', '.join(known)}"
                     )
+                if target in self.data.regression_targets and path not in ("eval.linear.targets", "method.targets"):
+                    raise config_error(path, f"{target!r} is a regression target; eval.linear and supervised fit it")
         examples = self.data.train_count()
         if "train" not in self.method.ignores and self.train.batch_size > examples:
             raise config_error(

@@ -2,9 +2,11 @@ r"""Linear evaluation on frozen, cached features (the protocol of all four paper
 
 The encoder's representation h is extracted once for the train and test split, standardised
 with the train statistics, and one multinomial logistic regression per target is fitted
-full-batch with L-BFGS. All targets share the one extraction (``FeatureCache``), and so do the
-kNN accuracy and the measurements that read h (``workers.measures``), switched on by the
-optional fields of ``EvalConfig``.
+full-batch with L-BFGS. A regression target (``Dataset.regression``, e.g. a digit's position)
+gets a least-squares linear regressor instead, in closed form, scored by its mean Euclidean
+error (``linear_regression_error``). All targets share the one extraction (``FeatureCache``),
+and so do the kNN accuracy and the measurements that read h (``workers.measures``), switched on
+by the optional fields of ``EvalConfig``.
 
 Online evaluation (``eval.online``) is how the Intriguing Properties notebooks report
 accuracy: a linear classifier per target, trained alongside the method on the detached
@@ -23,14 +25,20 @@ from pydantic import Field
 from torch import nn
 
 from workers.data.base import Split
-from workers.measures import ContrastConfig, GeometryConfig, KnnConfig, SimilaritiesConfig
+from workers.measures import (
+    ContrastConfig,
+    GeometryConfig,
+    KnnConfig,
+    SimilaritiesConfig,
+    TransformPredictionConfig,
+)
 from workers.registry import Section
 
 
 class LinearEvalConfig(Section):
     targets: list[str] | None = Field(None, description="default: every target of the dataset")
     steps: int = Field(200, ge=1, description="L-BFGS iterations")
-    weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on the classifier weights")
+    weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on the classifier (and regressor) weights")
 
 
 class OnlineEvalConfig(Section):
@@ -47,6 +55,9 @@ class EvalConfig(Section):
     geometry: GeometryConfig | None = Field(None, description="per trial: uniformity, tolerance, alignment")
     knn: KnnConfig | None = Field(None, description="per trial: knn_acc/<target> on the cached features")
     similarities: SimilaritiesConfig | None = Field(None, description="per trial: similarities.npz (artifact)")
+    transform_prediction: TransformPredictionConfig | None = Field(
+        None, description="per trial: transform_acc/<task>/<h|z|chance>, an MLP on frozen h and g(h)"
+    )
 
 
 @torch.no_grad()
@@ -122,6 +133,44 @@ def linear_probe(
             t: 100.0 * ((test_x @ weights[t] + biases[t]).argmax(1) == labels).float().mean().item()
             for t, labels in test_labels.items()
         }
+
+
+@torch.no_grad()
+def linear_regression_error(
+    train_features: torch.Tensor,
+    train_values: dict[str, torch.Tensor],
+    test_features: torch.Tensor,
+    test_values: dict[str, torch.Tensor],
+    *,
+    weight_decay: float = 1e-4,
+) -> dict[str, float]:
+    r"""Mean Euclidean test error of a least-squares linear regressor per target, fitted on the train features.
+
+    For every target t with values y ∈ R^d ([N, d]; a position: d = 2), on the features x
+    standardised as the classifier's,
+
+    .. math:: \min_{W_t, b_t}\ \frac{1}{2n}\sum_i \lVert x_i W_t + b_t - y_i\rVert^2
+              + \frac{\lambda}{2}\lVert W_t\rVert^2,
+
+    λ = ``weight_decay``, in closed form (the train x have mean 0): b_t = ȳ,
+    W_t = (XᵀX/n + λI)⁺ XᵀY/n (the pseudo-inverse, so dead features and λ = 0 are fine), all in
+    float64. The error is :math:`\frac1m\sum_j \lVert x_j W_t + b_t - y_j\rVert_2` over the test
+    split, in the target's units (pixels for a position).
+    """
+    train_x, test_x = train_features.double(), test_features.double()
+    mean, std = train_x.mean(0), train_x.std(0, correction=0).clamp_min(1e-6)
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    n, dim = train_x.shape
+    gram = train_x.T @ train_x / n + weight_decay * torch.eye(dim, dtype=torch.float64, device=train_x.device)
+    inverse = torch.linalg.pinv(gram, hermitian=True)
+    errors = {}
+    for t, values in train_values.items():
+        y = values.double().reshape(n, -1)
+        weights = inverse @ (train_x.T @ (y - y.mean(0)) / n)
+        predicted = test_x @ weights + y.mean(0)
+        truth = test_values[t].double().reshape(len(test_x), -1)
+        errors[t] = (predicted - truth).norm(dim=1).mean().item()
+    return errors
 
 
 @torch.no_grad()

@@ -48,8 +48,8 @@ from pydantic import Field
 from torch import nn
 
 from workers.backbones import Backbone
-from workers.methods import METHODS, Method, MethodConfig, online_classes
-from workers.views import ViewsConfig
+from workers.methods import METHODS, Method, MethodConfig, build_encoder, online_classes, pair_conflicts
+from workers.views import ViewsConfig, make_pair
 
 if TYPE_CHECKING:
     from workers.config import TrialConfig
@@ -144,8 +144,11 @@ class MoCo(Method):
         self._new_keys: torch.Tensor | None = None  # this step's keys, queued by after_step
 
     def objective(self, images, labels, generator):
-        first = self.view(images, self.views, generator)
-        second = self.view(images, self.views, generator)
+        # Both views with ``views`` (not its asymmetric second branch); with views.pair, its two cuts.
+        first, second = make_pair(
+            images, self.views, generator, self.fixed_channels,
+            second_config=self.views, second_images=labels.get("second_view"),
+        )
         h = self.encoder(first)
         q = self.head(h)
         with torch.no_grad():
@@ -185,12 +188,12 @@ class MoCoConfig(MethodConfig):
                 f"{self.queue_size} is less than train.batch_size {trial.train.batch_size}; "
                 "the queue must hold at least one batch of keys",
             ))
-        return problems
+        return problems + pair_conflicts(trial)
 
     def build(self, trial: TrialConfig, dataset: Dataset) -> Method:
         if trial.loss.name != "nt_xent":
             raise ValueError(f"moco takes its temperature from loss: nt_xent, not {trial.loss.name}")
-        encoder = trial.model.backbone.build(dataset.channels, dataset.image_size)
+        encoder = build_encoder(trial, dataset)  # for views.pair's views, if any
         head = trial.model.head.build(encoder.dim)
         method = MoCo(
             encoder,

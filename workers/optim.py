@@ -9,6 +9,11 @@ it is ``adam_l2`` with ``weight_decay = 2c`` (the Intriguing Properties notebook
 LARS (You et al. 2017) is what SimCLR trains with at large batch sizes: each layer's step is
 rescaled by the trust ratio η‖w‖ / ‖∇w + λw‖. As in SimCLR, biases and batch-norm parameters
 get neither weight decay nor the trust ratio.
+
+Learning rate scaled with the batch size B (SimCLR, Table B.1 and footnote 10), ``lr_scaling``:
+``none`` uses ``lr`` as it is; ``linear`` uses lr·B/256 (the paper's LearningRate =
+0.3 × BatchSize/256 is ``lr: 0.3``); ``sqrt`` uses lr·√B (LearningRate = 0.075 × √BatchSize
+is ``lr: 0.075``). The scaled rate is the base rate of the schedule below.
 """
 
 from __future__ import annotations
@@ -33,27 +38,46 @@ class OptimConfig(Section):
     weight_decay: float = Field(1e-6, ge=0)
     warmup_epochs: float = Field(0, ge=0)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    lr_scaling: Literal["none", "linear", "sqrt"] = Field(
+        "none", description="base rate from the batch size B: none lr; linear lr·B/256; sqrt lr·√B (Table B.1)"
+    )
+
+    def scaled_lr(self, batch_size: int | None) -> float:
+        """The base learning rate for batches of ``batch_size``: lr, lr·B/256 or lr·√B (``lr_scaling``)."""
+        if self.lr_scaling == "none":
+            return self.lr
+        if batch_size is None or batch_size < 1:
+            raise ValueError(f"optim.lr_scaling={self.lr_scaling} needs the batch size, got {batch_size}")
+        return self.lr * (batch_size / 256 if self.lr_scaling == "linear" else math.sqrt(batch_size))
 
     def build(
-        self, model: nn.Module, steps_per_epoch: int, epochs: int, exempt: Iterable[nn.Parameter] = ()
+        self,
+        model: nn.Module,
+        steps_per_epoch: int,
+        epochs: int,
+        exempt: Iterable[nn.Parameter] = (),
+        *,
+        batch_size: int | None = None,
     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
         """The optimiser and a per-step ``LambdaLR`` schedule.
 
         ``exempt`` parameters get no weight decay (nor LARS's trust ratio), whatever their shape.
+        ``batch_size``: what ``lr_scaling`` scales the rate by (needed unless it is ``none``).
         """
+        lr = self.scaled_lr(batch_size)
         decayed, undecayed = _split_decay(model, exempt)
         groups = [
             {"params": decayed, "weight_decay": self.weight_decay},
             {"params": undecayed, "weight_decay": 0.0, "lars_exempt": True},
         ]
         if self.name == "adam":
-            optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=self.lr)
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=lr)
         elif self.name == "adam_l2":
-            optimizer = torch.optim.Adam(groups, lr=self.lr)  # each group's weight_decay is coupled
+            optimizer = torch.optim.Adam(groups, lr=lr)  # each group's weight_decay is coupled
         elif self.name == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
+            optimizer = torch.optim.SGD(groups, lr=lr, momentum=self.momentum)
         else:
-            optimizer = LARS(groups, lr=self.lr, momentum=self.momentum)
+            optimizer = LARS(groups, lr=lr, momentum=self.momentum)
         total = max(1, steps_per_epoch * epochs)
         warmup = round(self.warmup_epochs * steps_per_epoch)
         schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -31,15 +31,17 @@ import torch
 from workers.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from workers.config import TrialConfig
 from workers.data.base import Dataset, Split
-from workers.linear_eval import FeatureCache, linear_probe, online_accuracy
+from workers.linear_eval import FeatureCache, linear_probe, linear_regression_error, online_accuracy
 from workers.measures import (
     CONTRAST_METRICS,
     GEOMETRY_METRICS,
+    TRANSFORM_METRICS,
     contrastive_diagnostics,
     knn_accuracy,
     measure_geometry,
     save_similarities,
     similarity_distributions,
+    transform_prediction,
 )
 from workers.methods import Method
 
@@ -48,10 +50,12 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 # What a trial logs, for the orchestrator to check study files against.
 # once per epoch; CONTRAST_METRICS with eval.contrast
 EPOCH_METRICS = ("train/loss", "train/lr", "train/epoch_seconds", *CONTRAST_METRICS)
-TRIAL_METRICS = ("train/seconds", *GEOMETRY_METRICS)  # once per trial; GEOMETRY_METRICS with eval.geometry
+# once per trial; GEOMETRY_METRICS with eval.geometry, TRANSFORM_METRICS (its tasks') with eval.transform_prediction
+TRIAL_METRICS = ("train/seconds", *GEOMETRY_METRICS, *TRANSFORM_METRICS)
 # Once per trial and evaluated target, as "linear_acc/<target>" ("knn_acc/<target>" with eval.knn);
 # "online_acc/<target>" (with eval.online) also once per epoch, its last value being the trial's.
-TARGET_METRICS = ("linear_acc", "online_acc", "knn_acc")
+# A regression target (Dataset.regression) logs "linear_error/<target>" instead of "linear_acc".
+TARGET_METRICS = ("linear_acc", "online_acc", "knn_acc", "linear_error")
 EXTRACTION_BATCH = 1024  # feature extraction only: does not change any result
 
 
@@ -125,7 +129,9 @@ def train(
         raise ValueError(f"train.batch_size={batch_size} is more than the {len(split)} training examples")
     steps_per_epoch = len(split) // batch_size  # the last partial batch is dropped
     # Online classifiers take no weight decay (the notebooks regularise only the encoder and head).
-    optimizer, schedule = config.optim.build(method, steps_per_epoch, config.train.epochs, method.online.parameters())
+    optimizer, schedule = config.optim.build(
+        method, steps_per_epoch, config.train.epochs, method.online.parameters(), batch_size=batch_size
+    )
     device = generator.device
     # bfloat16 autocast: 2.0-2.3× faster SimCLR steps on this 2-core AVX-512 CPU (benchmarks/precision.py), and
     # the usual mixed precision on a GPU. Losses compute in float32 (see ``workers.methods``).
@@ -146,6 +152,8 @@ def train(
         for index in order[: steps_per_epoch * batch_size].view(steps_per_epoch, batch_size):
             # "index": the batch's rows in the split, for methods keyed by example (workers.memory_bank).
             labels = {target: values[index] for target, values in split.labels.items()} | {"index": index}
+            if (second_view := split.second_view(index)) is not None:  # views that are different inputs
+                labels["second_view"] = second_view
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
                 loss, online_loss = method.training_loss(split.images(index), labels, generator)
             optimizer.zero_grad(set_to_none=True)
@@ -204,13 +212,17 @@ def evaluate(
             method, dataset.test, settings.similarities, config.views, config.seed, EXTRACTION_BATCH
         )
         save_similarities(artifact_dir, *distributions)
+    if settings.transform_prediction is not None:
+        metrics |= transform_prediction(method, dataset, settings.transform_prediction, config.seed, EXTRACTION_BATCH)
     return metrics
 
 
 def probe_accuracy(dataset: Dataset, config: TrialConfig, features: FeatureCache) -> dict[str, float]:
-    """``linear_acc/<target>`` (eval.linear) and ``knn_acc/<target>`` (eval.knn) of the frozen encoder."""
+    """``linear_acc/<target>`` (eval.linear; ``linear_error/<target>`` for a regression target) and
+    ``knn_acc/<target>`` (eval.knn) of the frozen encoder."""
     linear, knn = config.eval.linear, config.eval.knn
-    linear_targets = (linear.targets or list(dataset.num_classes)) if linear is not None else []
+    every_target = [*dataset.num_classes, *dataset.regression]
+    linear_targets = (linear.targets or every_target) if linear is not None else []
     knn_targets = (knn.targets or list(dataset.num_classes)) if knn is not None else []
     # Targets whose probes read the same images share one extraction.
     groups: dict[tuple[int, int], tuple[Split, Split, list[str]]] = {}
@@ -220,7 +232,15 @@ def probe_accuracy(dataset: Dataset, config: TrialConfig, features: FeatureCache
     linear_accuracy: dict[str, float] = {}
     knn_accuracies: dict[str, float] = {}
     for train_split, test_split, group in groups.values():
-        if chosen := [t for t in group if t in linear_targets]:
+        if regressed := [t for t in group if t in linear_targets and t in dataset.regression]:
+            linear_accuracy |= linear_regression_error(
+                features(train_split),
+                {t: train_split.labels[t] for t in regressed},
+                features(test_split),
+                {t: test_split.labels[t] for t in regressed},
+                weight_decay=linear.weight_decay,
+            )
+        if chosen := [t for t in group if t in linear_targets and t not in dataset.regression]:
             linear_accuracy |= linear_probe(
                 features(train_split),
                 {t: train_split.labels[t] for t in chosen},
@@ -240,6 +260,7 @@ def probe_accuracy(dataset: Dataset, config: TrialConfig, features: FeatureCache
                 k=knn.k,
                 temperature=knn.temperature,
             )
-    return {f"linear_acc/{t}": linear_accuracy[t] for t in linear_targets} | {
+    linear_metric = {t: "linear_error" if t in dataset.regression else "linear_acc" for t in linear_targets}
+    return {f"{linear_metric[t]}/{t}": linear_accuracy[t] for t in linear_targets} | {
         f"knn_acc/{t}": knn_accuracies[t] for t in knn_targets
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,7 +15,8 @@ from workers.registry import Registry, Section
 class Split(ABC):
     """One split. Images are made on the device from uint8 tensors when a batch asks for them.
 
-    ``labels`` maps each evaluation target (``first_digit``, ...) to int64 labels [N].
+    ``labels`` maps each evaluation target (``first_digit``, ...) to int64 labels [N], or, for a
+    regression target (``Dataset.regression``), to float values [N, dim].
     """
 
     labels: dict[str, torch.Tensor]
@@ -26,6 +27,15 @@ class Split(ABC):
     @abstractmethod
     def images(self, index: torch.Tensor) -> torch.Tensor:
         """float32 [B, C, H, W] in [0, 1] for the examples at ``index`` (int64 [B])."""
+
+    def second_view(self, index: torch.Tensor) -> torch.Tensor | None:
+        """The second view's input, for datasets whose two views are different inputs rather than
+        two augmentations of ``images`` (Colorful-Moving-MNIST: a sequence and a frame); None here.
+
+        Shaped as ``images`` (one encoder reads both); the trainer hands it to the method in the
+        batch as ``labels["second_view"]``, and evaluation reads ``images`` alone.
+        """
+        return None
 
     def probed_for(self, target: str) -> Split:
         """The split a linear probe of ``target`` reads: this one, unless the dataset's
@@ -38,7 +48,11 @@ class Split(ABC):
 
 @dataclass(frozen=True)
 class Dataset:
-    """``fixed_channels``: how many of the last channels views must leave untouched (shared bits)."""
+    """``fixed_channels``: how many of the last channels views must leave untouched (shared bits).
+
+    ``num_classes`` covers the classification targets; ``regression`` names the regression targets
+    (e.g. a digit's position) with their dimension, fitted by the linear probe and ``supervised`` only.
+    """
 
     train: Split
     test: Split
@@ -46,12 +60,14 @@ class Dataset:
     channels: int
     image_size: int
     fixed_channels: int = 0
+    regression: dict[str, int] = field(default_factory=dict)  # per regression target, its dimension
 
 
 class DatasetConfig(Section):
     """What a dataset config provides; register subclasses with ``@DATASETS.register``."""
 
     targets: ClassVar[tuple[str, ...]]  # the labels a linear probe can be fitted to
+    regression_targets: ClassVar[tuple[str, ...]] = ()  # those of ``targets`` that are regressed, not classified
 
     @abstractmethod
     def sources(self) -> list[str]:

@@ -2,9 +2,11 @@
 
 ``digits`` is scikit-learn's bundled 8×8 handwritten digits (1,797 images, no download; the
 smoke scale of every study). ``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100`` (its 100
-fine classes) and ``svhn`` (house-number digits, 73,257 train and 26,032 test images; its label
-10 of the digit 0 read as 0, as torchvision does) are read through torchvision, which downloads
-them into ``data_root`` when they are missing; offline, each names the folder its files go in.
+fine classes), ``svhn`` (house-number digits, 73,257 train and 26,032 test images; its label
+10 of the digit 0 read as 0, as torchvision does) and ``stl10`` (its labelled splits: 5,000 train
+and 8,000 test 96×96 images, 10 classes; the unlabelled 100,000 are not read) are read through
+torchvision, which downloads them into ``data_root`` when they are missing; offline, each names
+the folder its files go in.
 The grey sources (``Source``) are the digits that canvases are composed of; ``ImageSource`` adds
 colour ones.
 """
@@ -19,20 +21,22 @@ import numpy as np
 import torch
 
 Source = Literal["digits", "mnist", "fashion_mnist"]
-ImageSource = Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn"]
+ImageSource = Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn", "stl10"]
 SplitName = Literal["train", "test"]
 
 # scikit-learn's digits ship without a split; this fixed stratified one is part of the dataset.
 DIGITS_TEST_FRACTION = 0.25
 DIGITS_SPLIT_SEED = 0
 TRAIN_DIGITS = {"digits": 1797 - 450, "mnist": 60_000, "fashion_mnist": 60_000}  # train split sizes
-TRAIN_IMAGES = {**TRAIN_DIGITS, "cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257}
+TRAIN_IMAGES = {**TRAIN_DIGITS, "cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257, "stl10": 5_000}
 IMAGE_SHAPES = {  # (C, side)
     "digits": (1, 8), "mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32), "cifar100": (3, 32),
-    "svhn": (3, 32),
+    "svhn": (3, 32), "stl10": (3, 96),
 }
-NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
-COLOUR_SOURCES = ("cifar10", "cifar100", "svhn")
+NUM_CLASSES = {
+    "digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "stl10": 10,
+}
+COLOUR_SOURCES = ("cifar10", "cifar100", "svhn", "stl10")
 
 
 class DatasetUnavailable(RuntimeError):
@@ -64,7 +68,7 @@ def load_images(source: ImageSource, split: SplitName, data_root: Path | str) ->
         digits = load_digit_images(source, split, data_root)
         return LabelledImages(digits.images.unsqueeze(1), digits.labels)
     dataset = _torchvision_dataset(source, split, Path(data_root), download=True)
-    if source == "svhn":  # torchvision already has them channels first, the labels as ``labels``
+    if source in ("svhn", "stl10"):  # torchvision already has them channels first, the labels as ``labels``
         return LabelledImages(torch.from_numpy(dataset.data).contiguous(), torch.from_numpy(dataset.labels).long())
     images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # stored HWC
     return LabelledImages(images, torch.tensor(dataset.targets, dtype=torch.int64))
@@ -113,10 +117,10 @@ def _torchvision_dataset(source: ImageSource, split: SplitName, data_root: Path,
 
     cls = {
         "mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10,
-        "cifar100": datasets.CIFAR100, "svhn": datasets.SVHN,
+        "cifar100": datasets.CIFAR100, "svhn": datasets.SVHN, "stl10": datasets.STL10,
     }[source]
     try:
-        if source == "svhn":
+        if source in ("svhn", "stl10"):
             return cls(str(data_root), split=split, download=download)
         return cls(str(data_root), train=split == "train", download=download)
     except (RuntimeError, OSError) as error:
@@ -126,6 +130,8 @@ def _torchvision_dataset(source: ImageSource, split: SplitName, data_root: Path,
             folder, files = data_root / cls.base_folder, "train, test and meta files (cifar-100-python.tar.gz unpacked)"
         elif source == "svhn":
             folder, files = data_root, "train_32x32.mat and test_32x32.mat"
+        elif source == "stl10":
+            folder, files = data_root / cls.base_folder, "train_X.bin, train_y.bin, test_X.bin and test_y.bin"
         else:
             folder, files = data_root / cls.__name__ / "raw", f"{cls.__name__}/raw/*.gz files"
         raise DatasetUnavailable(

@@ -12,6 +12,9 @@ off (null) by default, so a trial without them keeps its identity and its result
   on the linear probe's cached features.
 * ``eval.similarities`` (``similarities``): per trial, ``similarities.npz`` in the trial's
   artifact folder: each held-out anchor's similarity to its positive and its 10 hardest negatives.
+* ``eval.transform_prediction`` (``transform_prediction``): per trial and task, an MLP on frozen
+  h and on frozen g(h) predicts which transformation was applied (SimCLR Table 3):
+  ``transform_acc/<task>/h``, ``transform_acc/<task>/z``, ``transform_acc/<task>/chance``.
 
 Random draws (which test images, their views) come from a generator of their own
 (``held_out.measurement_generator``), never from the trial's training generator.
@@ -35,16 +38,24 @@ from workers.measures.similarities import (
     save_similarities,
     similarity_distributions,
 )
+from workers.measures.transform_prediction import (
+    TRANSFORM_METRICS,
+    TransformPredictionConfig,
+    train_mlp_classifier,
+    transform_prediction,
+)
 
 __all__ = [
     "CONTRAST_METRICS",
     "GEOMETRY_METRICS",
     "MEASUREMENT_SEED_OFFSET",
     "SIMILARITIES_FILE",
+    "TRANSFORM_METRICS",
     "ContrastConfig",
     "GeometryConfig",
     "KnnConfig",
     "SimilaritiesConfig",
+    "TransformPredictionConfig",
     "alignment",
     "contrastive_diagnostics",
     "contrastive_statistics",
@@ -56,5 +67,7 @@ __all__ = [
     "save_similarities",
     "similarity_distributions",
     "tolerance",
+    "train_mlp_classifier",
+    "transform_prediction",
     "uniformity",
 ]

@@ -7,8 +7,9 @@ off one similarity matrix of N held-out test images, two views each (``workers.m
 :math:`z = g(f(\mathrm{view}))` in eval mode:
 
 * candidates: each of the 2N projections is an anchor whose candidates are the other 2N − 1
-  (one positive, the other view of its image; 2N − 2 negatives), so **K = 2N − 1**, whatever
-  negatives the training loss used;
+  (one positive, the other view of its image; 2N − 2 negatives), so **K = 2N − 1**; when the
+  trial's loss takes its negatives from the other view only (``negatives: cross_view``, as CMC
+  uses it), the candidates are the other view's N projections, **K = N**;
 * logits :math:`\ell_{ik} = s_{ik}/\tau`, with :math:`s_{ik}` the cosine similarity (or the
   plain dot product when the loss has ``normalize: false``), softmax
   :math:`p_{ik} = e^{\ell_{ik}} / \sum_{k'\ne i} e^{\ell_{ik'}}`;
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from workers.data.base import Split
-from workers.measures.held_out import evaluating, held_out_pairs, project, projection_head
+from workers.measures.held_out import evaluating, held_out_pairs, project
 from workers.registry import Section
 from workers.views import ViewsConfig
 
@@ -51,11 +52,13 @@ class ContrastConfig(Section):
 
 
 def contrastive_statistics(
-    z1: torch.Tensor, z2: torch.Tensor, temperature: float, *, normalize: bool = True
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float, *, normalize: bool = True, cross_view: bool = False
 ) -> dict[str, float]:
     """Entropy, contrastive accuracy and I_NCE of the 2N projections of N pairs (module docstring).
 
-    ``z1``, ``z2``: [N, d], row i of each a view of image i; N ≥ 2.
+    ``z1``, ``z2``: [N, d], row i of each a view of image i; N ≥ 2. ``cross_view``: each anchor's
+    candidates are the N projections of the *other* view (its positive and N − 1 negatives), so
+    K = N, as for a loss with ``negatives: cross_view`` and CMC, whose anchors never meet their own view.
     """
     n = len(z1)
     if z1.shape != z2.shape or z1.ndim != 2 or n < 2:
@@ -65,18 +68,23 @@ def contrastive_statistics(
     if normalize:
         z = F.normalize(z, dim=1)
     logits = z @ z.T / temperature
-    # Each row without its diagonal: [2N, 2N − 1], the anchor's K candidates in order.
-    off_diagonal = ~torch.eye(2 * n, dtype=torch.bool, device=z.device)
-    candidates = logits[off_diagonal].view(2 * n, 2 * n - 1)
-    log_p = candidates.log_softmax(dim=1)
-    # The positive of anchor i is i + N (i < N) or i − N; past the dropped diagonal a column moves left by one.
     rows = torch.arange(2 * n, device=z.device)
-    positive = torch.where(rows < n, rows + n - 1, rows - n)
+    if cross_view:
+        # Anchor i < N scores the second view's N rows, anchor N + i the first view's: [2N, N].
+        candidates = torch.cat([logits[:n, n:], logits[n:, :n]])
+        positive = rows % n
+    else:
+        # Each row without its diagonal: [2N, 2N − 1], the anchor's K candidates in order.
+        off_diagonal = ~torch.eye(2 * n, dtype=torch.bool, device=z.device)
+        candidates = logits[off_diagonal].view(2 * n, 2 * n - 1)
+        # The positive of anchor i is i + N (i < N) or i − N; past the dropped diagonal a column moves left by one.
+        positive = torch.where(rows < n, rows + n - 1, rows - n)
+    log_p = candidates.log_softmax(dim=1)
     nce = -log_p[rows, positive].mean()
     return {
         "contrast/entropy": -(log_p.exp() * log_p).sum(dim=1).mean().item(),
         "contrast/accuracy": 100.0 * (candidates.argmax(dim=1) == positive).float().mean().item(),
-        "i_nce": math.log(2 * n - 1) - nce.item(),
+        "i_nce": math.log(candidates.shape[1]) - nce.item(),
     }
 
 
@@ -93,11 +101,13 @@ def contrastive_diagnostics(
     method: Method, split: Split, settings: ContrastConfig, views: ViewsConfig, seed: int, batch_size: int
 ) -> dict[str, float]:
     """The three statistics on held-out pairs of ``split``; {} for a method without a projection head."""
-    if projection_head(method) is None:
+    if method.branch(0)[1] is None:  # CMC has a head per view, and no ``head``
         return {}
     temperature = settings.temperature or loss_temperature(method) or 1.0
-    normalize = bool(getattr(getattr(method, "loss", None), "normalize", True))
+    loss = getattr(method, "loss", None)
+    normalize = bool(getattr(loss, "normalize", True))
+    cross_view = getattr(loss, "negatives", "all") == "cross_view"
     with evaluating(method):
         first, second, _ = held_out_pairs(method, split, views, settings.examples, seed)
-        z1, z2 = project(method, first, "z", batch_size), project(method, second, "z", batch_size)
-    return contrastive_statistics(z1, z2, temperature, normalize=normalize)
+        z1, z2 = project(method, first, "z", batch_size), project(method, second, "z", batch_size, branch=1)
+    return contrastive_statistics(z1, z2, temperature, normalize=normalize, cross_view=cross_view)

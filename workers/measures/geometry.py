@@ -103,7 +103,8 @@ def measure_geometry(
     with evaluating(method):
         features = project_features(method, h, settings.space, batch_size)
         first, second, _ = held_out_pairs(method, split, views, settings.examples, seed)
-        f1, f2 = project(method, first, settings.space, batch_size), project(method, second, settings.space, batch_size)
+        f1 = project(method, first, settings.space, batch_size)
+        f2 = project(method, second, settings.space, batch_size, branch=1)
     return {
         "uniformity": uniformity(features, settings.t),
         "tolerance": tolerance(features, split.labels[target]),

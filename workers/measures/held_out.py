@@ -68,21 +68,24 @@ def held_out_pairs(
     generator = measurement_generator(seed, device)
     index = torch.randperm(len(split), device=device, generator=generator)[:count].sort().values
     images = split.images(index)
-    first = method.view(images, views, generator)
-    second = method.view(images, views.second_branch(), generator)
+    # As training makes them: views.pair's two cuts, CMC's channel groups, or two views (workers.methods).
+    # A dataset whose second view is another input (Colorful-Moving-MNIST) hands it in as training does.
+    first, second = method.pair(images, views, generator, second_images=split.second_view(index))
     return first, second, index
 
 
-def project(method: Method, images: torch.Tensor, space: Space, batch_size: int) -> torch.Tensor:
-    """f(images) in ``space`` (float32 [N, dim]); call it inside :func:`evaluating`.
+def project(method: Method, images: torch.Tensor, space: Space, batch_size: int, branch: int = 0) -> torch.Tensor:
+    """f(images) in ``space`` (float32 [N, dim]) by the encoder (and head) reading view ``branch`` of a pair
+    (``Method.branch``: the same for every method but CMC); call it inside :func:`evaluating`.
 
     ``z`` is the method's projection head applied to h; a method without a head (supervised,
     random_init) has z = h, as a model with ``head.layers: 0``.
     """
-    head = projection_head(method) if space == "z" else None
+    encoder, head = method.branch(branch)
+    head = head if space == "z" else None
     outputs = []
     for chunk in images.split(batch_size):
-        h = method.encoder(chunk)
+        h = encoder(chunk)
         outputs.append(h if head is None else head(h))
     return torch.cat(outputs).float()
 

@@ -74,7 +74,7 @@ def similarity_distributions(
     with evaluating(method):
         first, second, _ = held_out_pairs(method, split, views, settings.examples, seed)
         anchors, positives = project(method, first, settings.space, batch_size), project(
-            method, second, settings.space, batch_size
+            method, second, settings.space, batch_size, branch=1
         )
     if len(anchors) <= settings.negatives:
         raise ValueError(

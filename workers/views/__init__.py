@@ -16,6 +16,21 @@ With every new section off, a view is the crop and flip alone, drawn exactly as 
 Asymmetric views (Fig. 5): with ``asymmetric: true`` the second view of a pair is the crop and
 flip only; the other transforms make the first view alone (``ViewsConfig.second_branch``).
 
+Pairs (``pairs``): a pair policy, ``pair: {name: patch_offset, size: 32, offset: 16}``, cuts a
+pair's two raw views together (InfoMin's patches at a controlled offset, Tian et al. 2020,
+Fig. 3); each then gets this config's transforms (crop included unless ``crop: null``).
+Methods make their two views with ``make_pair``; ``make_view`` refuses a config with a pair.
+Off (null) by default. Channel splits of colour spaces (their Fig. 4) are the ``cmc`` method
+(``workers.cmc``, conversions in ``colour_spaces``), as they need an encoder per view.
+
+How much two views share, one number per augmentation (InfoMin, Fig. 5, sweeps each alone):
+the crop's area lower bound, ``crop.scale: [low, 1]`` (two random crops of at least that
+fraction of the image: the lower, the less they overlap), and the colour distortion's
+``colour.strength`` s (the jitter's spread 0.8·s and hue shift 0.2·s: the higher, the less
+the views' colours agree). A study sweeps either as one grid axis, e.g.
+``sweep.grid: {views.crop.scale: [[0.08, 1], [0.2, 1], [0.4, 1]]}`` or
+``{views.colour.strength: [0.25, 0.5, 1.0]}``, and plots accuracy against the measured I_NCE.
+
 Own kernels, not kornia's, and why (``benchmarks/augmentations.py`` measures both; figures in
 ``benchmarks/README.md``): kornia's augmentation modules draw their parameters from torch's
 global RNG, not from a ``torch.Generator``, so a trial could not be reproduced from its seed
@@ -47,10 +62,11 @@ from workers.views.geometry import (
     random_cutout,
     random_rotation,
 )
+from workers.views.pairs import PAIRS, PairConfig, PatchOffsetConfig
 
 __all__ = [
-    "BlurConfig", "ColourConfig", "CropConfig", "CutoutConfig", "NoiseConfig", "RotationConfig", "SobelConfig",
-    "ViewsConfig", "make_view",
+    "PAIRS", "BlurConfig", "ColourConfig", "CropConfig", "CutoutConfig", "NoiseConfig", "PairConfig",
+    "PatchOffsetConfig", "RotationConfig", "SobelConfig", "ViewsConfig", "make_pair", "make_view",
 ]
 
 Transform = Literal["rotation", "colour", "blur", "sobel", "cutout", "noise"]
@@ -87,6 +103,7 @@ class ViewsConfig(Section):
     noise: Annotated[NoiseConfig | None, BeforeValidator(_switch)] = _section("Gaussian noise")
     order: tuple[Transform, ...] = Field(TRANSFORMS, description="the order of the transforms after crop and flip")
     asymmetric: bool = Field(False, description="the second view of a pair gets the crop and flip only (Fig. 5)")
+    pair: PAIRS.union() | None = Field(None, description="a policy cutting a pair's two views together; null: off")
 
     @model_validator(mode="after")
     def _ordered(self) -> ViewsConfig:
@@ -116,12 +133,51 @@ def make_view(
     and they are appended to it unchanged (the shared bits of Chen, Luo & Li 2021, §4, which
     must be identical in both views).
     """
+    if config.pair is not None:
+        raise ValueError(f"views.pair ({config.pair.name}) makes both views of a pair at once: use make_pair")
+    return _transformed(images, config, generator, fixed_channels)
+
+
+def make_pair(
+    images: torch.Tensor,
+    config: ViewsConfig,
+    generator: torch.Generator,
+    fixed_channels: int = 0,
+    *,
+    second_config: ViewsConfig | None = None,
+    second_images: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two views of a pair of every image in ``images`` [B, C, H, W].
+
+    Without ``config.pair``: ``make_view`` of ``images`` with ``config``, then of ``second_images``
+    (default: ``images``) with ``second_config`` (default: ``config.second_branch()``), drawn in
+    that order, as methods drew them before pairs existed. With it: the policy cuts both raw
+    views, then each gets its config's transforms (the second ``second_config``'s).
+    """
+    second_config = config.second_branch() if second_config is None else second_config
+    if config.pair is None:
+        second_images = images if second_images is None else second_images
+        first = make_view(images, config, generator, fixed_channels)
+        return first, make_view(second_images, second_config, generator, fixed_channels)
+    if second_images is not None:
+        name = config.pair.name
+        raise ValueError(f"views.pair ({name}) cuts both views from one image; this data has its own second view")
+    first, second = config.pair.cut(images, generator)
+    return (
+        _transformed(first, config, generator, fixed_channels),
+        _transformed(second, second_config, generator, fixed_channels),
+    )
+
+
+def _transformed(
+    images: torch.Tensor, config: ViewsConfig, generator: torch.Generator, fixed_channels: int = 0
+) -> torch.Tensor:
     transforms = config.transforms()
     if config.crop is None and not config.flip and not transforms:
         return images
     if fixed_channels:
         varied, fixed = images[:, :-fixed_channels], images[:, -fixed_channels:]
-        return torch.cat([make_view(varied, config, generator), fixed], dim=1)
+        return torch.cat([_transformed(varied, config, generator), fixed], dim=1)
     if config.crop is not None or config.flip:
         images = crop_and_flip(images, config.crop, config.flip, generator)
     if transforms:
