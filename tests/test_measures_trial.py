@@ -58,8 +58,11 @@ def test_similarities_file_holds_the_held_out_pairs_cosines(tmp_path):
     dataset = trial.data.build(tmp_path, torch.device("cpu"))
     torch.manual_seed(trial.seed)
     method = trial.method.build(trial, dataset)
-    assert evaluate(method, dataset, trial, artifact_dir=tmp_path) == {}
+    logged = evaluate(method, dataset, trial, artifact_dir=tmp_path)
     saved = np.load(tmp_path / SIMILARITIES_FILE)
+    positive, hardest = float(saved["positive"].mean()), float(saved["negatives"].mean())
+    assert logged == pytest.approx({"similarities/positive": positive, "similarities/negatives": hardest,
+                                    "similarities/gap": positive - hardest}, abs=1e-5)
 
     generator = torch.Generator().manual_seed(trial.seed + MEASUREMENT_SEED_OFFSET)
     index = torch.randperm(len(dataset.test), generator=generator)[:20].sort().values

@@ -35,12 +35,14 @@ from workers.linear_eval import FeatureCache, linear_probe, linear_regression_er
 from workers.measures import (
     CONTRAST_METRICS,
     GEOMETRY_METRICS,
+    SIMILARITY_METRICS,
     TRANSFORM_METRICS,
     contrastive_diagnostics,
     knn_accuracy,
     measure_geometry,
     save_similarities,
     similarity_distributions,
+    similarity_summary,
     transform_prediction,
 )
 from workers.methods import Method
@@ -51,7 +53,7 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 # once per epoch; CONTRAST_METRICS with eval.contrast
 EPOCH_METRICS = ("train/loss", "train/lr", "train/epoch_seconds", *CONTRAST_METRICS)
 # once per trial; GEOMETRY_METRICS with eval.geometry, TRANSFORM_METRICS (its tasks') with eval.transform_prediction
-TRIAL_METRICS = ("train/seconds", *GEOMETRY_METRICS, *TRANSFORM_METRICS)
+TRIAL_METRICS = ("train/seconds", *GEOMETRY_METRICS, *SIMILARITY_METRICS, *TRANSFORM_METRICS)
 # Once per trial and evaluated target, as "linear_acc/<target>" ("knn_acc/<target>" with eval.knn);
 # "online_acc/<target>" (with eval.online) also once per epoch, its last value being the trial's.
 # A regression target (Dataset.regression) logs "linear_error/<target>" instead of "linear_acc".
@@ -207,11 +209,13 @@ def evaluate(
             method, dataset.test, features(dataset.test), settings.geometry, target, config.views, config.seed,
             EXTRACTION_BATCH,
         )
-    if settings.similarities is not None and artifact_dir is not None:
+    if settings.similarities is not None:
         distributions = similarity_distributions(
             method, dataset.test, settings.similarities, config.views, config.seed, EXTRACTION_BATCH
         )
-        save_similarities(artifact_dir, *distributions)
+        metrics |= similarity_summary(*distributions)
+        if artifact_dir is not None:
+            save_similarities(artifact_dir, *distributions)
     if settings.transform_prediction is not None:
         metrics |= transform_prediction(method, dataset, settings.transform_prediction, config.seed, EXTRACTION_BATCH)
     return metrics

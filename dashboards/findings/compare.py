@@ -17,6 +17,7 @@ from dashboards.findings.base import (
     number,
     select,
     shared_means,
+    signed,
     value_at,
 )
 from dashboards.spec import Check, Reference
@@ -47,7 +48,7 @@ def order(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:
         for higher, lower in itertools.pairwise(names):
             gap = float(means[lower] - means[higher])  # > 0: the wrong way round
             if gap > worst[0]:
-                worst = (gap, f"{higher} − {lower} {where}: {-gap:+.1f}")
+                worst = (gap, f"{higher} − {lower} {where}: {signed(-gap)}")
     needs = "each ≥ the next" + (f" − {slack:g}" if slack else "")
     detail = f"{check.metric} {'; '.join(shown)}; closest pair {worst[1]} (needs {needs})"
     return judged(claim, worst[0] <= slack, detail)
@@ -80,8 +81,8 @@ def better(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:
         ours = sum(value_at(curve_a, p) for p in shared) / len(shared)
         theirs = sum(value_at(curve_b, p) for p in shared) / len(shared)
     detail = (
-        f"{check.metric} {where}: {a} {ours:.1f} vs {b} {theirs:.1f} "
-        f"(difference {ours - theirs:+.1f}; needs ≥ {by:g})"
+        f"{check.metric} {where}: {a} {number(ours)} vs {b} {number(theirs)} "
+        f"(difference {signed(ours - theirs)}; needs ≥ {by:g})"
     )
     return judged(claim, ours - theirs >= by, detail)
 
@@ -114,11 +115,11 @@ def against_paper(
         parts += [f"the paper gives no value at {'; '.join(unknown)}"] if unknown else []
         return Verdict(claim, NOT_ENOUGH, "; ".join(parts))
     shown = "; ".join(
-        f"at {where}: {ours:.1f} vs paper {paper:.1f} ({ours - paper:+.1f})"
+        f"at {where}: {number(ours)} vs paper {number(paper)} ({signed(ours - paper)})"
         for where, ours, paper in compared
     )
     worst = max(abs(ours - paper) for _, ours, paper in compared)
-    detail = f"{check.metric} {shown}; largest gap {worst:.1f} (needs within ± {check.against_paper:g})"
+    detail = f"{check.metric} {shown}; largest gap {number(worst)} (needs within ± {check.against_paper:g})"
     return judged(claim, worst <= check.against_paper, detail)
 
 

@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from dashboards.findings.base import NOT_ENOUGH, Verdict, curve, judged, no_run, number, points, unfinished
+from dashboards.findings.base import NOT_ENOUGH, Verdict, curve, judged, no_run, number, points, signed, unfinished
 from dashboards.spec import Check
 
 
@@ -42,8 +42,8 @@ def ends(claim: str, check: Check, means: pd.Series, label: str) -> Verdict:
         ok, needs = drop <= check.drop_at_most, f"drop ≤ {check.drop_at_most:g}"
     else:
         ok, needs = -drop >= check.rise_at_least, f"rise ≥ {check.rise_at_least:g}"
-    ends = f"{label}: {first:.1f} at {check.along}={means.index[0]} → {last:.1f} at {means.index[-1]}"
-    return judged(claim, ok, f"{ends} (change {last - first:+.1f}; needs {needs})")
+    ends = f"{label}: {number(first)} at {check.along}={means.index[0]} → {number(last)} at {means.index[-1]}"
+    return judged(claim, ok, f"{ends} (change {signed(last - first)}; needs {needs})")
 
 
 def monotone(claim: str, check: Check, means: pd.Series, label: str) -> Verdict:
@@ -62,7 +62,8 @@ def monotone(claim: str, check: Check, means: pd.Series, label: str) -> Verdict:
     before, after, change = max(steps, key=lambda step: step[2] if falling else -step[2])
     wrong = change if falling else -change
     needs = f"no step {'up' if falling else 'down'} by more than {slack:g}"
-    detail = f"{label} along {check.along}: {points(means)}; worst step {before}→{after}: {change:+.1f} (needs {needs})"
+    worst = f"worst step {before}→{after}: {signed(change)}"
+    detail = f"{label} along {check.along}: {points(means)}; {worst} (needs {needs})"
     return judged(claim, wrong <= slack, detail)
 
 
@@ -80,13 +81,14 @@ def first_below(claim: str, check: Check, means: pd.Series, label: str) -> Verdi
             return Verdict(claim, NOT_ENOUGH, unknown)
         if value < threshold:
             after = " (the first point)" if previous is None else f" (after {number(means[previous])} at {previous})"
-            detail = f"{label} first below {threshold:g} at {check.along}={point}: {value:.1f}{after}; {needs}"
+            detail = f"{label} first below {threshold:g} at {check.along}={point}: {number(value)}{after}; {needs}"
             return judged(claim, low <= point <= high, detail)
         previous = point
     if previous is None:
         return Verdict(claim, NOT_ENOUGH, f"no runs along {check.along}")
     lowest = means.idxmin()
-    detail = f"{label} never falls below {threshold:g}: lowest {means[lowest]:.1f} at {check.along}={lowest}; {needs}"
+    lowest_text = f"lowest {number(means[lowest])} at {check.along}={lowest}"
+    detail = f"{label} never falls below {threshold:g}: {lowest_text}; {needs}"
     return judged(claim, False, detail)
 
 
@@ -103,8 +105,8 @@ def peak_inside(claim: str, check: Check, means: pd.Series, label: str) -> Verdi
     above = top - max(first, last)
     where = "" if inside else " (an end)"
     detail = (
-        f"{label} peaks at {check.along}={peak}{where}: {top:.1f}; ends {first:.1f} at {means.index[0]}, "
-        f"{last:.1f} at {means.index[-1]} (peak − higher end {above:+.1f}; "
+        f"{label} peaks at {check.along}={peak}{where}: {number(top)}; ends {number(first)} at {means.index[0]}, "
+        f"{number(last)} at {means.index[-1]} (peak − higher end {signed(above)}; "
         f"needs a peak inside, ≥ {check.peak_inside:g} above both ends)"
     )
     return judged(claim, inside and above >= check.peak_inside, detail)

@@ -11,7 +11,8 @@ off (null) by default, so a trial without them keeps its identity and its result
 * ``eval.knn`` (``knn``): per trial and target, ``knn_acc/<target>`` (InstDisc's weighted kNN)
   on the linear probe's cached features.
 * ``eval.similarities`` (``similarities``): per trial, ``similarities.npz`` in the trial's
-  artifact folder: each held-out anchor's similarity to its positive and its 10 hardest negatives.
+  artifact folder: each held-out anchor's similarity to its positive and its 10 hardest negatives;
+  their means and gap as ``similarities/positive``, ``similarities/negatives``, ``similarities/gap``.
 * ``eval.transform_prediction`` (``transform_prediction``): per trial and task, an MLP on frozen
   h and on frozen g(h) predicts which transformation was applied (SimCLR Table 3):
   ``transform_acc/<task>/h``, ``transform_acc/<task>/z``, ``transform_acc/<task>/chance``.
@@ -33,10 +34,12 @@ from workers.measures.held_out import MEASUREMENT_SEED_OFFSET, held_out_pairs, m
 from workers.measures.knn import KnnConfig, knn_accuracy
 from workers.measures.similarities import (
     SIMILARITIES_FILE,
+    SIMILARITY_METRICS,
     SimilaritiesConfig,
     positive_and_negative_similarities,
     save_similarities,
     similarity_distributions,
+    similarity_summary,
 )
 from workers.measures.transform_prediction import (
     TRANSFORM_METRICS,
@@ -50,6 +53,7 @@ __all__ = [
     "GEOMETRY_METRICS",
     "MEASUREMENT_SEED_OFFSET",
     "SIMILARITIES_FILE",
+    "SIMILARITY_METRICS",
     "TRANSFORM_METRICS",
     "ContrastConfig",
     "GeometryConfig",
@@ -66,6 +70,7 @@ __all__ = [
     "positive_and_negative_similarities",
     "save_similarities",
     "similarity_distributions",
+    "similarity_summary",
     "tolerance",
     "train_mlp_classifier",
     "transform_prediction",

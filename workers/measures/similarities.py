@@ -9,8 +9,11 @@ hardest negatives are ten different images):
 * ``negatives`` [N, m]: the m (default 10) largest :math:`\cos(f(a_i), f(p_j))`, j ≠ i,
   in descending order.
 
-Saved per trial as ``similarities.npz`` (float32 arrays ``positive`` and ``negatives``) in the
-trial's artifact folder; the report's histograms read that file. The space is
+Logged per trial as three numbers, ``similarities/positive`` (mean positive cosine),
+``similarities/negatives`` (mean of the m hardest negatives' cosines) and ``similarities/gap``
+(their difference: how far positives stand from the hardest negatives, the quantity the paper's
+histograms show shrinking as τ grows), and saved as ``similarities.npz`` (float32 arrays
+``positive`` and ``negatives``) in the trial's artifact folder; the report's histograms read that file. The space is
 ``eval.similarities.space`` (z by default, as the paper's output feature).
 """
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from workers.methods import Method
 
 SIMILARITIES_FILE = "similarities.npz"
+SIMILARITY_METRICS = ("similarities/positive", "similarities/negatives", "similarities/gap")
 
 
 class SimilaritiesConfig(Section):
@@ -53,6 +57,16 @@ def positive_and_negative_similarities(
     positive = similarity.diagonal().clone()
     similarity.fill_diagonal_(-torch.inf)  # an anchor's own positive is no negative
     return positive, similarity.topk(negatives, dim=1).values
+
+
+def similarity_summary(positive: torch.Tensor, negatives: torch.Tensor) -> dict[str, float]:
+    """The means of ``positive`` and of ``negatives`` (every anchor's m hardest), and positive − negatives."""
+    mean_positive, mean_negatives = positive.float().mean().item(), negatives.float().mean().item()
+    return {
+        "similarities/positive": mean_positive,
+        "similarities/negatives": mean_negatives,
+        "similarities/gap": mean_positive - mean_negatives,
+    }
 
 
 def save_similarities(folder: Path, positive: torch.Tensor, negatives: torch.Tensor) -> Path:
