@@ -297,3 +297,13 @@ def test_study_checks_the_cells_of_against_paper(write_study):
         write_study, typo, reference=reference)
     assert "against_paper compares linear_acc with the study's reference, which is missing" in study_error(
         write_study, check)
+
+
+def test_a_list_valued_selector_matches_rows_holding_that_list():
+    from dashboards.findings.base import select
+
+    # Two rows, and a two-element selector: a position-by-position comparison would pick the wrong row.
+    frame = pd.DataFrame({"views.crop.scale": [(0.2, 1.0), (0.08, 1.0)], "value": [1.0, 2.0]})
+    assert select(frame, {"views.crop.scale": [0.08, 1.0]})["value"].tolist() == [2.0]
+    assert select(frame, {"views.crop.scale": [0.2, 1.0]})["value"].tolist() == [1.0]
+    assert select(frame, {"views.crop.scale": [0.5, 1.0]}).empty

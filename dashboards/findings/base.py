@@ -27,7 +27,9 @@ def judged(claim: str, ok: bool, detail: str) -> Verdict:
 def select(frame: pd.DataFrame, selectors: dict[str, Any]) -> pd.DataFrame:
     """The rows whose columns equal every selector (a list names a list-valued key, held as a tuple)."""
     for key, value in selectors.items():
-        frame = frame[frame[key] == (tuple(value) if isinstance(value, list) else value)]
+        wanted = tuple(value) if isinstance(value, list) else value
+        # Element by element: ``series == tuple`` would compare position by position when the lengths match.
+        frame = frame[frame[key].map(lambda held, wanted=wanted: held == wanted).astype(bool)]
     return frame
 
 
