@@ -14,6 +14,7 @@ from nbclient import NotebookClient
 
 from orchestrator.expansion import expand, unique
 from orchestrator.spec import load_study
+from orchestrator.tracking import open_store
 from workers.trainer import EPOCH_METRICS, TARGET_METRICS, TRIAL_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def log_study(client: MlflowClient, path: Path, rng: np.random.Generator) -> int
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("notebooks")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = open_store(uri)  # artifacts beside the temporary store, not in the checkout
     rng = np.random.default_rng(0)
     logged = {path.stem: log_study(client, path, rng) for path in sorted((ROOT / "studies").rglob("*.yaml"))}
     assert sum(logged.values()) > 0

@@ -9,10 +9,10 @@ import matplotlib.pyplot as plt
 import pytest
 import yaml
 from conftest import tiny_study
-from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from dashboards.studies import load_study_runs, results_of, study_figures, study_table
+from orchestrator.tracking import open_store
 
 REPORT = {
     "table": {"rows": ["variant", "target"], "columns": "data.second_size", "metric": "linear_acc"},
@@ -32,7 +32,7 @@ def logged(tmp_path_factory):
     path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_study(report=REPORT, reference=REFERENCE), sort_keys=False))
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = open_store(uri)  # artifacts beside the temporary store, not in the checkout
     experiment = client.create_experiment("tiny")
 
     def parent(overrides: str, start: int) -> str:
