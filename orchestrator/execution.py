@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator.errors import StudyError
 from orchestrator.expansion import Trial
@@ -31,6 +31,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 from ray import tune
 
+from orchestrator.progress import ProgressCallback, StudyProgress  # imports Ray: after its settings
 from workers import tune_adapter
 
 
@@ -88,8 +89,12 @@ def run_trials(
     storage_path: Path | None = None,
     console: Console | None = None,
     log_file: Path | None = None,
+    skipped: int = 0,
 ) -> list[Outcome]:
-    """Run ``trials`` (distinct identities) to completion; returns one outcome each."""
+    """Run ``trials`` (distinct identities) to completion; returns one outcome each.
+
+    ``skipped``: the study's trials not run now (finished earlier), for the progress display.
+    """
     by_hash = {trial.hash: trial for trial in trials}
     requests = [request(trial, tracking, data_root, execution) for trial in trials]
     results, callback = fit(
@@ -97,7 +102,7 @@ def run_trials(
         param_space={"request": tune.grid_search(requests)},
         trial_of=lambda config: by_hash[config["request"]["hash"]],
         total=len(trials), tracking=tracking, execution=execution, address=address,
-        storage_path=storage_path, console=console, log_file=log_file,
+        storage_path=storage_path, console=console, log_file=log_file, skipped=skipped,
     )
     outcomes = {o.trial.hash: o for o in outcomes_of(results, lambda c: by_hash[c["request"]["hash"]], callback)}
     # Tune returns normally after Ctrl-C: whatever did not finish or fail was stopped or never started.
@@ -116,6 +121,7 @@ def fit(
     storage_path: Path | None = None,
     console: Console | None = None,
     log_file: Path | None = None,
+    skipped: int = 0,
     **tune_config: Any,
 ):
     """One Tuner over ``param_space``; returns Tune's results and its callback (which trials started, ended).
@@ -137,9 +143,15 @@ def fit(
         console.print(f"Ray's log (tracebacks of failed trials): {log_file}", style="dim")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.fields[status]}"), console=console, transient=False,
     ) as progress, ray_log_to(log_file):
-        callback = _ProgressCallback(progress, trial_of, total)
+        resources = ray.cluster_resources()  # how many trials run at once, for the ETA
+        fits = int(resources.get("CPU", 1) // execution.cpus_per_trial) or 1
+        if gpus:
+            fits = min(fits, int(resources.get("GPU", 0) // gpus) or 1)
+        concurrency = min(execution.max_concurrent_trials or fits, fits, max(total, 1))
+        state = StudyProgress(total=total, skipped=skipped, concurrency=concurrency)
+        callback = ProgressCallback(progress, trial_of, state)
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": execution.cpus_per_trial, "gpu": gpus}),
             param_space=param_space,
@@ -161,7 +173,7 @@ def fit(
     return results, callback
 
 
-def outcomes_of(results, trial_of: Callable[[dict], Trial], callback: _ProgressCallback) -> list[Outcome]:
+def outcomes_of(results, trial_of: Callable[[dict], Trial], callback: ProgressCallback) -> list[Outcome]:
     """One outcome per Tune result that says which trial it was (a trial stopped before its first report does not)."""
     outcomes, started = [], callback.started
     for result in results:
@@ -227,44 +239,3 @@ def _reason(error: BaseException) -> str:
         error = error.__cause__
     text = str(error).strip().splitlines()
     return text[-1] if text else type(error).__name__
-
-
-class _ProgressCallback(tune.Callback):
-    """A bar for the whole study and one per running trial (epochs done); notes which trials started and ended."""
-
-    def __init__(self, progress: Progress, trial_of: Callable[[dict], Trial], total: int) -> None:
-        self.progress = progress
-        self.trial_of = trial_of
-        self.overall = progress.add_task("[bold]trials", total=total)
-        self.running: dict[str, TaskID] = {}
-        self.started: set[str] = set()  # hashes of the trials that began training
-        self.completed: set[str] = set()  # ... and of those that ended without an error (or a stop by Ctrl-C)
-
-    def __getstate__(self) -> dict:
-        # Tune pickles its callbacks into the experiment state; the live display stays here.
-        return {}
-
-    def on_trial_start(self, iteration, trials, trial, **info):
-        ours = self.trial_of(trial.config)
-        self.started.add(ours.hash)
-        epochs = 0 if "train" in ours.config.method.ignores else ours.config.train.epochs
-        self.running[trial.trial_id] = self.progress.add_task(f"  {ours.name}", total=max(epochs, 1))
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        task = self.running.get(trial.trial_id)
-        if task is not None and "train/loss" in result:
-            self.progress.update(task, completed=result["epoch"])
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self.completed.add(self.trial_of(trial.config).hash)
-        self._done(trial, "")
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._done(trial, " [red]failed")
-
-    def _done(self, trial, note: str) -> None:
-        task = self.running.pop(trial.trial_id, None)
-        if task is not None:
-            self.progress.remove_task(task)
-        self.progress.console.print(f"  {'✗' if note else '✓'} {self.trial_of(trial.config).name}{note}")
-        self.progress.advance(self.overall)

@@ -137,7 +137,7 @@ def run_study(
 
                         outcomes = run_search(study, search, tracking=tracking, **where)
                     else:
-                        outcomes = run_trials(mine, tracking=tracking, **where)
+                        outcomes = run_trials(mine, tracking=tracking, skipped=summary.skipped, **where)
                     summary.failed = {o.trial.name: o.reason for o in outcomes if o.status == FAILED}
                     summary.interrupted = [o.trial.name for o in outcomes if o.status == INTERRUPTED]
                     summary.ran = sum(o.started for o in outcomes)

@@ -31,6 +31,7 @@ import torch
 from workers.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from workers.config import TrialConfig
 from workers.data.base import Dataset, Split
+from workers.data.cache import cached_dataset
 from workers.linear_eval import FeatureCache, linear_probe, linear_regression_error, online_accuracy
 from workers.measures import (
     CONTRAST_METRICS,
@@ -96,7 +97,7 @@ def run_trial(
     device = pick_device(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    dataset = config.data.build(Path(data_root), device)
+    dataset = cached_dataset(config.data, data_root, device)  # built once per process (workers.data.cache)
     method = config.method.build(config, dataset).to(device)
     metrics: dict[str, float] = {}
     if method.trains and config.train.epochs > 0:
