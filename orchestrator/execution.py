@@ -97,14 +97,18 @@ def run_trials(
     """
     by_hash = {trial.hash: trial for trial in trials}
     requests = [request(trial, tracking, data_root, execution) for trial in trials]
+
+    def trial_of(config: dict) -> Trial:
+        return by_hash[config["request"]["hash"]]
+
     results, callback = fit(
         tune_adapter.trainable,
         param_space={"request": tune.grid_search(requests)},
-        trial_of=lambda config: by_hash[config["request"]["hash"]],
+        trial_of=trial_of,
         total=len(trials), tracking=tracking, execution=execution, address=address,
         storage_path=storage_path, console=console, log_file=log_file, skipped=skipped,
     )
-    outcomes = {o.trial.hash: o for o in outcomes_of(results, lambda c: by_hash[c["request"]["hash"]], callback)}
+    outcomes = {o.trial.hash: o for o in outcomes_of(results, trial_of, callback)}
     # Tune returns normally after Ctrl-C: whatever did not finish or fail was stopped or never started.
     return [outcomes.get(t.hash, Outcome(t, INTERRUPTED, started=t.hash in callback.started)) for t in trials]
 
