@@ -199,16 +199,16 @@ class Reference(Spec):
 
 
 CURVE_KINDS = ("drop_at_least", "drop_at_most", "rise_at_least", "monotone", "first_below", "peak_inside")
-KINDS = (*CURVE_KINDS, "order", "better", "against_paper")
+KINDS = (*CURVE_KINDS, "order", "better", "exceeds", "against_paper")
 # Options that belong to some kinds only: (the kinds they go with, the kinds that need them).
 _OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "along": ((*CURVE_KINDS, "order", "better"), CURVE_KINDS),
+    "along": ((*CURVE_KINDS, "order", "better", "exceeds"), CURVE_KINDS),
     "versus": (CURVE_KINDS, ()),
     "slack": (("monotone", "order"), ()),
-    "at": (("order", "better"), ()),
+    "at": (("order", "better", "exceeds"), ()),
     "within": (("first_below",), ("first_below",)),
     "than": (("better",), ("better",)),
-    "by": (("better",), ()),
+    "by": (("better", "exceeds"), ()),
     "cells": (("against_paper",), ("against_paper",)),
 }
 
@@ -228,6 +228,7 @@ class Check(Spec):
         {variant: v, along: size, first_below: 50, within: [40, 60]}  # where it first falls below 50
         {variant: v, along: lr, peak_inside: 2}           # maximum inside the range, ≥ 2 above both ends
         {better: simclr, than: random_net, by: 5, along: size, at: 80}   # at one point, or the mean
+        {metric: transform_acc/rotation/h, exceeds: transform_acc/rotation/z, by: 10}  # two metrics, same runs
         {against_paper: 3, target: first_digit, cells: [{variant: v, size: 20}]}  # ± 3 of the paper
 
     ``versus: <variant>`` (with the curve kinds: drop_*, rise_at_least, monotone, first_below,
@@ -236,6 +237,11 @@ class Check(Spec):
     lets each step or each pair go the wrong way by that much. ``order`` and ``better`` name
     variants themselves, so their selectors may not; without ``along`` they compare the mean
     over the cells (grid point, target and seed) that every named variant has finished.
+    ``exceeds: <metric>`` compares two metrics of the same runs (e.g. h keeps more of the rotation
+    than g(h)): each run's two values are paired, and ``metric`` − ``exceeds`` must be ≥ ``by``
+    (default 0) after averaging over seeds: at ``at`` (one value of ``along``), at every point of
+    ``along`` without ``at``, or, without ``along``, on the mean over the cells (grid point,
+    target and seed) that have both.
     ``against_paper`` reads the paper's value of each cell from the study's ``reference``: a cell
     names the reference's row labels and its column key (the selectors apply to every cell).
     A point the check needs with no finished run makes the verdict "not enough runs".
@@ -254,12 +260,13 @@ class Check(Spec):
     first_below: float | None = Field(None, description="a threshold; see within")
     peak_inside: float | None = Field(None, ge=0, description="margin above both ends")
     better: str | None = Field(None, description="a variant; see than and by")
+    exceeds: str | None = Field(None, description="a metric of the same runs that metric must exceed; see by")
     against_paper: float | None = Field(None, ge=0, description="tolerance in points")
     slack: float | None = Field(None, ge=0, description="points each step or pair may go the wrong way")
-    at: Any = Field(None, description="order: a value of along or a list; better: one value")
+    at: Any = Field(None, description="order: a value of along or a list; better, exceeds: one value")
     within: tuple[float, float] | None = Field(None, description="[low, high] values of along")
     than: str | None = None
-    by: float | None = Field(None, description="better: the least difference, default 0")
+    by: float | None = Field(None, description="better, exceeds: the least difference, default 0")
     cells: list[dict[str, Any]] | None = Field(None, min_length=1, description="the paper's cells to compare")
 
     @model_validator(mode="after")
@@ -284,6 +291,10 @@ class Check(Spec):
             raise ValueError("better compares at one value of along (or the mean, without at): at is not a list")
         if kind == "better" and self.better == self.than:
             raise ValueError("better and than name the same variant")
+        if kind == "exceeds" and isinstance(self.at, list):
+            raise ValueError("exceeds compares at one value of along (or at every point, without at): at is not a list")
+        if kind == "exceeds" and self.exceeds == self.metric:
+            raise ValueError(f"exceeds names the same metric as metric ({self.metric}): give another metric")
         if self.within is not None and self.within[0] > self.within[1]:
             raise ValueError("within is [low, high] with low ≤ high")
         return self

@@ -247,11 +247,12 @@ def _check_report_names(file: str, spec: StudySpec, *, where: str) -> None:
         keys = [k for k in ("x", "hue", "facet") if getattr(plot, k)]
         uses += [(f"report.plots[{i}].{k}", getattr(plot, k), plot.y) for k in keys]
     for i, finding in enumerate(spec.findings):
-        check = finding.check
-        uses += [(f"findings[{i}].check.along", check.along or "", check.metric)]
-        uses += [(f"findings[{i}].check.{k}", k, check.metric) for k in check.selectors()]
-        cells = enumerate(check.cells or [])
-        uses += [(f"findings[{i}].check.cells[{j}]", k, check.metric) for j, cell in cells for k in cell]
+        check, key = finding.check, f"findings[{i}].check"
+        metrics = {"metric": check.metric} | ({"exceeds": check.exceeds} if check.exceeds else {})
+        for name, metric in metrics.items():  # each column the check uses must go with each metric it reads
+            uses += [(f"{key}.{name}", "", metric), (f"{key}.along", check.along or "", metric)]
+            uses += [(f"{key}.{k}", k, metric) for k in check.selectors()]
+            uses += [(f"{key}.cells[{j}]", k, metric) for j, cell in enumerate(check.cells or []) for k in cell]
     if spec.reference:
         reference_keys = {k for row in spec.reference.rows for k in row if k != "values"}
         table_keys = set(table.rows if table else [])

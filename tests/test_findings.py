@@ -189,6 +189,94 @@ def test_better_needs_both_variants_at_the_point():
     assert verdict.status == NOT_ENOUGH and "no cell that both simclr and random have finished" in verdict.detail
 
 
+# exceeds ----------------------------------------------------------------------------------------
+
+H, Z = "transform_acc/rotation/h", "transform_acc/rotation/z"
+# One run per (variant, epochs, seed); each run logs both metrics. The random network's values show
+# that the variant selector picks the rows.
+FROM_H = {("simclr", 0): [90.0, 92.0], ("simclr", 100): [66.0, 70.0], ("random", 0): [10.0], ("random", 100): [10.0]}
+FROM_Z = {("simclr", 0): [88.0, 90.0], ("simclr", 100): [25.0, 27.0], ("random", 0): [99.0], ("random", 100): [99.0]}
+
+
+def two_metrics(h: dict, z: dict, z_target: str | None = "first"):
+    """``results(metric)`` for two metrics of the same runs (the same trial hashes)."""
+    frames = {H: results_of(h, along="epochs")(H), Z: results_of(z, along="epochs", target=z_target)(Z)}
+    return lambda metric: frames[metric]
+
+
+def test_exceeds_at_one_point():
+    runs = two_metrics(FROM_H, FROM_Z)
+    verdict = judge(runs, metric=H, exceeds=Z, by=10, variant="simclr", along="epochs", at=100)
+    # at 100: h (66 + 70) / 2 = 68, z (25 + 27) / 2 = 26
+    assert verdict.status == REPRODUCED
+    assert verdict.detail == f"{H} 68.0 vs {Z} 26.0 at epochs=100 (difference +42.0; needs ≥ 10)"
+    verdict = judge(runs, metric=H, exceeds=Z, by=42.5, variant="simclr", along="epochs", at=100)
+    assert verdict.status == NOT_REPRODUCED and "(difference +42.0; needs ≥ 42.5)" in verdict.detail
+    # at the untrained point h − z = 91 − 89 = 2 only
+    verdict = judge(runs, metric=H, exceeds=Z, by=10, variant="simclr", along="epochs", at=0)
+    assert verdict.status == NOT_REPRODUCED and verdict.detail.startswith(f"{H} 91.0 vs {Z} 89.0 at epochs=0")
+    verdict = judge(runs, metric=Z, exceeds=H, variant="random", along="epochs", at=0)  # default by 0: 99 − 10
+    assert verdict.status == REPRODUCED and "(difference +89.0; needs ≥ 0)" in verdict.detail
+
+
+def test_exceeds_without_at_holds_at_every_point_and_names_the_worst():
+    runs = two_metrics(FROM_H, FROM_Z)
+    verdict = judge(runs, metric=H, exceeds=Z, by=10, variant="simclr", along="epochs")
+    assert verdict.status == NOT_REPRODUCED  # +42 at 100 but +2 at 0
+    assert verdict.detail == (f"{H} vs {Z} along epochs: 0: 91.0 vs 89.0, 100: 68.0 vs 26.0; "
+                              "smallest difference +2.0 at epochs=0 (needs ≥ 10 at each point)")
+    assert judge(runs, metric=H, exceeds=Z, by=2, variant="simclr", along="epochs").status == REPRODUCED
+    assert judge(runs, metric=H, exceeds=Z, by=2.5, variant="simclr", along="epochs").status == NOT_REPRODUCED
+
+
+def test_exceeds_without_along_averages_over_the_cells_with_both():
+    runs = two_metrics(FROM_H, FROM_Z)
+    verdict = judge(runs, metric=H, exceeds=Z, by=22, variant="simclr")
+    # h (90 + 92 + 66 + 70) / 4 = 79.5, z (88 + 90 + 25 + 27) / 4 = 57.5
+    assert verdict.status == REPRODUCED
+    assert verdict.detail == f"{H} 79.5 vs {Z} 57.5, mean over the 4 cells with both (difference +22.0; needs ≥ 22)"
+    assert judge(runs, metric=H, exceeds=Z, by=22.5, variant="simclr").status == NOT_REPRODUCED
+
+
+def test_exceeds_pairs_the_metrics_run_by_run():
+    # seed 1 at 100 has h but not z: it leaves both means, not just z's
+    runs = two_metrics(FROM_H, {**FROM_Z, ("simclr", 100): [25.0, NAN]})
+    verdict = judge(runs, metric=H, exceeds=Z, variant="simclr", along="epochs", at=100)
+    assert verdict.detail.startswith(f"{H} 66.0 vs {Z} 25.0 at epochs=100 (difference +41.0")  # not 68 vs 25
+    verdict = judge(runs, metric=H, exceeds=Z, variant="simclr")
+    # h (90 + 92 + 66) / 3 = 82.67, z (88 + 90 + 25) / 3 = 67.67
+    assert f"{H} 82.7 vs {Z} 67.7, mean over the 3 cells with both (difference +15.0" in verdict.detail
+    # a metric logged once per trial beside one logged per target: paired by the trial alone
+    runs = two_metrics(FROM_H, FROM_Z, z_target=None)
+    verdict = judge(runs, metric=H, exceeds=Z, variant="simclr", along="epochs", at=100)
+    assert verdict.detail.startswith(f"{H} 68.0 vs {Z} 26.0 at epochs=100")
+
+
+def test_exceeds_needs_runs_with_both_metrics():
+    runs = two_metrics(FROM_H, {**FROM_Z, ("simclr", 100): [NAN, NAN]})
+    for at in ({"at": 100}, {}):
+        verdict = judge(runs, metric=H, exceeds=Z, variant="simclr", along="epochs", **at)
+        assert verdict.status == NOT_ENOUGH and verdict.detail == f"no finished run with both {H} and {Z} at epochs=100"
+    assert judge(runs, metric=H, exceeds=Z, variant="simclr", along="epochs", at=0).status == REPRODUCED
+    verdict = judge(runs, metric=H, exceeds=Z, variant="simclr", along="epochs", at=50)  # no such point
+    assert verdict.status == NOT_ENOUGH and verdict.detail.endswith("at epochs=50")
+    nothing = two_metrics(FROM_H, {key: [NAN] * len(seeds) for key, seeds in FROM_Z.items()})
+    verdict = judge(nothing, metric=H, exceeds=Z, variant="simclr")
+    assert verdict.status == NOT_ENOUGH and verdict.detail == f"no finished run with both {H} and {Z}"
+    verdict = judge(nothing, metric=H, exceeds=Z, variant="nobody", along="epochs")
+    assert verdict.status == NOT_ENOUGH and verdict.detail.endswith("along epochs")
+
+
+def test_report_reads_both_metrics_of_exceeds(tmp_path):
+    cells = pd.DataFrame([{"variant": "simclr", "epochs": 100, "seed": 0, "trial_hash": "h"}])
+    runs = pd.DataFrame([{"trial_hash": "h", H: 60.0, Z: 30.0}]).set_index("trial_hash")
+    finding = Finding(claim="c", check={"metric": H, "exceeds": Z, "by": 25})
+    report = build_report(study="s", scale="small", reproduces="r", cells=cells, runs=runs, targets=[],
+                          target_metrics=set(), spec=ReportSpec(), reference=None, findings=[finding], folder=tmp_path)
+    assert report.verdicts[0].status == REPRODUCED and f"{H} 60.0 vs {Z} 30.0" in report.verdicts[0].detail
+    assert set(pd.read_csv(tmp_path / "results.csv")["metric"]) == {H, Z}
+
+
 # against_paper ----------------------------------------------------------------------------------
 
 PAPER = Reference(source="t", metric="linear_acc", columns=[20, 80], rows=[
@@ -244,7 +332,7 @@ def test_every_kind_in_the_docstring_parses():
     examples = re.findall(r"^\s+(\{.*\})\s+#", Check.__doc__, flags=re.MULTILINE)
     kinds = {Check.model_validate(yaml.safe_load(example)).kind for example in examples}
     assert kinds == {"drop_at_least", "drop_at_most", "rise_at_least", "monotone", "order", "first_below",
-                     "peak_inside", "better", "against_paper"}
+                     "peak_inside", "better", "exceeds", "against_paper"}
 
 
 @pytest.mark.parametrize(("check", "message"), [
@@ -261,6 +349,12 @@ def test_every_kind_in_the_docstring_parses():
     ({"against_paper": 1}, "against_paper needs cells"),
     ({"monotone": "decreasing"}, "monotone needs along"),
     ({"along": "x", "first_below": 5, "within": [9, 1]}, "low ≤ high"),
+    ({"exceeds": "knn_acc", "than": "b"}, "than goes with better, not exceeds"),
+    ({"metric": "knn_acc", "exceeds": "knn_acc"}, "exceeds names the same metric as metric"),
+    ({"exceeds": "linear_acc"}, "exceeds names the same metric as metric"),  # metric's default
+    ({"exceeds": "knn_acc", "along": "x", "at": [3, 4]}, "at is not a list"),
+    ({"exceeds": "knn_acc", "at": 3}, "at is a value of along"),
+    ({"exceeds": "knn_acc", "slack": 1}, "slack goes with monotone, order, not exceeds"),
 ])
 def test_bad_checks_say_what_is_wrong(check, message):
     with pytest.raises(ValidationError, match=message):

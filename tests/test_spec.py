@@ -204,6 +204,28 @@ def test_unknown_metric_lists_the_metrics(write_study):
     assert "report.table.metric" in text and "'linear_ac'" in text and "linear_acc" in text
 
 
+def test_the_second_metric_of_exceeds_is_checked_like_the_first(write_study):
+    def finding(**check) -> dict:
+        return tiny_study(findings=[{"claim": "x", "check": check}])
+
+    good = {"metric": "knn_acc", "variant": "t02", "target": "first_digit", "along": "data.second_size", "at": 16}
+    assert load_study(write_study(finding(**good, exceeds="linear_acc"))).spec.findings[0].check.kind == "exceeds"
+    text = error_of(write_study(finding(**good, exceeds="knn_ac")))
+    assert "findings[0].check.exceeds: unknown metric 'knn_ac'" in text and "linear_acc" in text
+    text = error_of(write_study(finding(**good, exceeds="train/loss")))  # a target selector, a metric without
+    assert "findings[0].check.target: train/loss has no targets" in text
+    text = error_of(write_study(finding(exceeds="linear_acc", metric="linear_ac")))
+    assert "findings[0].check.metric: unknown metric 'linear_ac'" in text
+    text = error_of(write_study(finding(exceeds="knn_acc", along="data.second_sise")))
+    assert "findings[0].check.along: 'data.second_sise' is not a result column" in text
+    text = error_of(write_study(finding(**good, exceeds="knn_acc")))
+    assert "findings[0].check: exceeds names the same metric as metric (knn_acc)" in text
+    text = error_of(write_study(finding(**{**good, "at": [8, 16]}, exceeds="linear_acc")))
+    assert "findings[0].check: exceeds compares at one value of along" in text and "at is not a list" in text
+    text = error_of(write_study(finding(exceeds="knn_acc", than="t05")))
+    assert "findings[0].check: than goes with better, not exceeds" in text
+
+
 def test_batch_larger_than_the_training_set(write_study):
     base = {**TINY_BASE, "train": {"batch_size": 1000, "epochs": 1}}
     text = error_of(write_study(tiny_study(base=base)))

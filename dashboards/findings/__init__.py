@@ -3,10 +3,10 @@
 A check selects rows (``variant: simclr_t02, target: first_digit``), averages the metric over
 seeds at each value of ``along`` and compares what the claim is about: the two ends of the
 curve, its direction, where it first falls below a threshold, its peak, the order of several
-variants, one variant against another, or our numbers against the paper's (see
-:class:`dashboards.spec.Check` for the YAML of each). The verdict is ``reproduced``,
-``not reproduced`` or ``not enough runs`` (a point the check needs has no finished run), with
-a detail that gives the numbers behind it.
+variants, one variant against another, one metric against another of the same runs, or our
+numbers against the paper's (see :class:`dashboards.spec.Check` for the YAML of each). The
+verdict is ``reproduced``, ``not reproduced`` or ``not enough runs`` (a point the check needs
+has no finished run), with a detail that gives the numbers behind it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from dashboards.findings.base import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED, Verdict
-from dashboards.findings.compare import against_paper, better, order
+from dashboards.findings.compare import against_paper, better, exceeds, order
 from dashboards.findings.curves import check_curve
 from dashboards.spec import CURVE_KINDS, Finding, Reference
 
@@ -31,7 +31,8 @@ def check_finding(
 ) -> Verdict:
     """Judge one finding on the runs.
 
-    ``results(metric)`` gives the per-run values of a metric (see ``dashboards.runs.metric_results``).
+    ``results(metric)`` gives the per-run values of a metric (see ``dashboards.runs.metric_results``);
+    ``exceeds`` reads two, ``check.metric`` and ``check.exceeds``.
     ``reference`` (the paper's numbers) and ``table_columns`` (the report table's columns key, what
     the reference's columns are values of unless it says) are needed by ``against_paper`` only.
     """
@@ -43,4 +44,6 @@ def check_finding(
         return order(finding.claim, check, frame)
     if check.kind == "better":
         return better(finding.claim, check, frame)
+    if check.kind == "exceeds":
+        return exceeds(finding.claim, check, frame, results(check.exceeds))
     return against_paper(finding.claim, check, frame, reference, table_columns)

@@ -1,4 +1,5 @@
-"""Claims that compare: variants with each other (``order``, ``better``) and our numbers with the paper's."""
+"""Claims that compare: variants with each other (``order``, ``better``), two metrics of the same runs
+(``exceeds``) and our numbers with the paper's."""
 
 from __future__ import annotations
 
@@ -87,6 +88,47 @@ def better(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:
     return judged(claim, ours - theirs >= by, detail)
 
 
+def exceeds(claim: str, check: Check, frame: pd.DataFrame, other: pd.DataFrame) -> Verdict:
+    """The claim "A holds more than B" for two metrics of the same runs (h keeps more of the rotation than g(h)).
+
+    ``frame`` holds ``metric`` (A), ``other`` holds ``exceeds`` (B), one row per run as from
+    ``dashboards.runs.metric_results``. Runs are paired (same trial, and target when both have
+    one) and only those with both values count; with Ā, B̄ their means over seeds the claim is
+    Ā − B̄ ≥ ``by`` (default 0): at ``at`` of ``along``; at every point of ``along`` without
+    ``at`` (the smallest difference decides); without ``along``, over the cells (grid point,
+    target, seed) that have both.
+    """
+    a, b, by = check.metric, check.exceeds, check.by or 0.0
+    rows = select(_paired(frame, other), check.selectors())
+    pairs = rows.dropna(subset=["value", _OTHER])
+    needs = f"needs ≥ {by:g}"
+    if check.along is None:
+        if pairs.empty:
+            return Verdict(claim, NOT_ENOUGH, f"no finished run with both {a} and {b}")
+        ours, theirs = float(pairs["value"].mean()), float(pairs[_OTHER].mean())
+        where = f"mean over the {_cells(len(pairs))} with both"
+        detail = f"{a} {number(ours)} vs {b} {number(theirs)}, {where} (difference {signed(ours - theirs)}; {needs})"
+        return judged(claim, ours - theirs >= by, detail)
+    along = check.along
+    means = pairs.groupby(along)[["value", _OTHER]].mean()
+    at = check.points() or rows.groupby(along).size().index.tolist()
+    missing = [point for point in at if not (means.index == point).any()]
+    if not at or missing:
+        where = f" at {along}={listing(missing)}" if missing else f" along {along}"
+        return Verdict(claim, NOT_ENOUGH, f"no finished run with both {a} and {b}{where}")
+    values = {point: means[means.index == point].iloc[0] for point in at}
+    worst = min(at, key=lambda point: values[point]["value"] - values[point][_OTHER])
+    ours, theirs = float(values[worst]["value"]), float(values[worst][_OTHER])
+    if len(at) == 1:
+        where = f"at {along}={worst}"
+        detail = f"{a} {number(ours)} vs {b} {number(theirs)} {where} (difference {signed(ours - theirs)}; {needs})"
+    else:
+        shown = ", ".join(f"{p}: {number(v['value'])} vs {number(v[_OTHER])}" for p, v in values.items())
+        smallest = f"smallest difference {signed(ours - theirs)} at {along}={worst}"
+        detail = f"{a} vs {b} along {along}: {shown}; {smallest} ({needs} at each point)"
+    return judged(claim, ours - theirs >= by, detail)
+
+
 def against_paper(
     claim: str, check: Check, frame: pd.DataFrame, reference: Reference | None, table_columns: str | None
 ) -> Verdict:
@@ -121,6 +163,16 @@ def against_paper(
     worst = max(abs(ours - paper) for _, ours, paper in compared)
     detail = f"{check.metric} {shown}; largest gap {number(worst)} (needs within ± {check.against_paper:g})"
     return judged(claim, worst <= check.against_paper, detail)
+
+
+_OTHER = "value of exceeds"
+
+
+def _paired(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows with ``other``'s value of the same run (and target, when both have one) beside them."""
+    on = ["trial_hash"] + (["target"] if "target" in frame.columns and "target" in other.columns else [])
+    beside = other[[*on, "value"]].drop_duplicates(on).rename(columns={"value": _OTHER})
+    return frame.merge(beside, on=on, how="left")
 
 
 def _cell_name(cell: dict[str, Any]) -> str:
