@@ -3,9 +3,11 @@
 Ray starts a local instance when no ``address`` is given; with one, the same code runs on a
 cluster. Each trial asks for ``execution.cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs
 (fractions share a GPU); :func:`connect` refuses, before anything runs, what no node of the
-cluster can ever give. A failing trial fails alone: Tune records its error and goes on. Ray's
-own log (Tune's tracebacks included) goes to a file whose path the run prints; the console
-shows the progress and one line per failed trial.
+cluster can ever give. Tune reuses a worker process for the next trial (``reuse_actors``), so a
+sweep of short trials does not pay a process start and torch's import each. A failing trial
+fails alone: Tune records its error and goes on. Ray's own log (Tune's tracebacks included)
+goes to a file whose path the run prints; the console shows the progress and one line per
+failed trial.
 """
 
 from __future__ import annotations
@@ -161,6 +163,9 @@ def fit(
             param_space=param_space,
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=execution.max_concurrent_trials,
+                # A worker process trains one trial after another: no process start, no second
+                # import of torch, and its dataset cache (workers/data/cache.py) serves the next trial.
+                reuse_actors=True,
                 trial_name_creator=lambda t: trial_of(t.config).hash,
                 trial_dirname_creator=lambda t: f"{trial_of(t.config).hash}-{t.trial_id}",
                 **tune_config,

@@ -84,3 +84,17 @@ def test_a_diverging_trial_fails_alone(ray_cluster, write_study, tmp_path):
     assert children.loc["fine", "status"] == "FINISHED"
     assert children.loc["exploding", "status"] == "FAILED"
     assert "TrialDiverged" in children.loc["exploding", "tags.failure"]
+
+
+def test_one_worker_process_trains_one_trial_after_another(ray_cluster, write_study, tmp_path):
+    """reuse_actors: with one trial at a time, the three trials' runs are owned by one process."""
+    sweep = {"grid": {"data.second_size": [16]}, "seeds": [0, 1, 2]}
+    study = tiny_study(study="reused", sweep=sweep)
+    study["execution"] = {"max_concurrent_trials": 1}
+    summary = run(write_study(study), tmp_path, scale="paper")
+    assert (summary.trials, summary.failed) == (3, {})
+    children = runs_of(tmp_path, "reused")
+    children = children[children["tags.mlflow.parentRunId"].notna()]
+    assert set(children.status) == {"FINISHED"} and len(children) == 3
+    pids = {owner.split(":")[1] for owner in children["tags.owner"]}
+    assert len(pids) == 1, f"each trial started its own worker process: {pids}"
