@@ -18,12 +18,13 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from dashboards.claims import Finding
 from dashboards.findings import NOT_ENOUGH, REPRODUCED, Verdict, check_finding
 from dashboards.histograms import plot_similarities, run_similarities
 from dashboards.html import DEFAULT_UI, report_page, run_url, ui_base, write_index
 from dashboards.plots import paired, plot_against, plot_curves
 from dashboards.runs import FINISHED, metric_results
-from dashboards.spec import Finding, PlotSpec, Reference, ReportSpec
+from dashboards.spec import PlotSpec, Reference, ReportSpec
 from dashboards.tables import display_table, markdown, paper_table, paper_values
 
 

@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from dashboards.spec import Finding, Reference, ReportSpec
+from dashboards.claims import Finding
+from dashboards.spec import Reference, ReportSpec
 from orchestrator.errors import StudyError, study_error
 from orchestrator.overrides import OverrideError, parse_assignment, set_path
 from orchestrator.search_space import Search, check_search

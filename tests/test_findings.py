@@ -11,9 +11,10 @@ import yaml
 from conftest import tiny_study
 from pydantic import ValidationError
 
+from dashboards.claims import Check, Finding
 from dashboards.findings import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED, Verdict, check_finding
 from dashboards.report import build_report
-from dashboards.spec import Check, Finding, Reference, ReportSpec, TableSpec
+from dashboards.spec import Reference, ReportSpec, TableSpec
 from orchestrator.errors import StudyError
 from orchestrator.spec import load_study
 

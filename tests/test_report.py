@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from dashboards.claims import Finding
 from dashboards.findings import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED, check_finding
 from dashboards.plots import plot_curves
 from dashboards.runs import metric_results
-from dashboards.spec import Finding, PlotSpec, Reference, TableSpec
+from dashboards.spec import PlotSpec, Reference, TableSpec
 from dashboards.tables import display_table, markdown, paper_table, paper_values
 
 CELLS = pd.DataFrame([

@@ -15,11 +15,12 @@ from matplotlib.container import ErrorbarContainer
 from pydantic import ValidationError
 
 import dashboards.plots as plots
+from dashboards.claims import Finding
 from dashboards.findings import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED
 from dashboards.html import DEFAULT_UI, ui_base
 from dashboards.report import build_report, leading_comments
 from dashboards.runs import finished_trials, metric_results, trial_runs
-from dashboards.spec import Finding, PlotSpec, Reference, ReportSpec, TableSpec
+from dashboards.spec import PlotSpec, Reference, ReportSpec, TableSpec
 from dashboards.tables import display_table, markdown, paper_table
 
 # Three seeds of simclr and random at sizes 20 and 80; what happened to each run is set per test.

@@ -4,7 +4,7 @@ A check selects rows (``variant: simclr_t02, target: first_digit``), averages th
 seeds at each value of ``along`` and compares what the claim is about: the two ends of the
 curve, its direction, where it first falls below a threshold, its peak, the order of several
 variants, one variant against another, one metric against another of the same runs, or our
-numbers against the paper's (see :class:`dashboards.spec.Check` for the YAML of each). The
+numbers against the paper's (see :class:`dashboards.claims.Check` for the YAML of each). The
 verdict is ``reproduced``, ``not reproduced`` or ``not enough runs`` (a point the check needs
 has no finished run), with a detail that gives the numbers behind it.
 """
@@ -15,10 +15,11 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from dashboards.claims import CURVE_KINDS, Finding
 from dashboards.findings.base import NOT_ENOUGH, NOT_REPRODUCED, REPRODUCED, Verdict
 from dashboards.findings.compare import against_paper, better, exceeds, order
 from dashboards.findings.curves import check_curve
-from dashboards.spec import CURVE_KINDS, Finding, Reference
+from dashboards.spec import Reference
 
 __all__ = ["NOT_ENOUGH", "NOT_REPRODUCED", "REPRODUCED", "Verdict", "check_finding"]
 

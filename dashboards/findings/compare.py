@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboards.claims import Check
 from dashboards.findings.base import (
     NOT_ENOUGH,
     Verdict,
@@ -21,7 +22,7 @@ from dashboards.findings.base import (
     signed,
     value_at,
 )
-from dashboards.spec import Check, Reference
+from dashboards.spec import Reference
 
 
 def order(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:

@@ -10,8 +10,8 @@ import math
 
 import pandas as pd
 
+from dashboards.claims import Check
 from dashboards.findings.base import NOT_ENOUGH, Verdict, curve, judged, no_run, number, points, signed, unfinished
-from dashboards.spec import Check
 
 
 def check_curve(claim: str, check: Check, frame: pd.DataFrame) -> Verdict:
