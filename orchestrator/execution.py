@@ -12,8 +12,10 @@ failed trial.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,12 +63,38 @@ class Outcome:
     metrics: dict[str, Any] = field(default_factory=dict)  # its last report to Tune
 
 
+def start_ray(address: str | None) -> Path | None:
+    """Joins the Ray cluster at ``address``, or starts a local Ray for this process (once).
+
+    Returns the session folder of a local Ray this call started (``None`` otherwise).
+    A local Ray's session folder (``/tmp/ray/session_*``: its logs, sockets and object spill)
+    is spent once the process ends: it is shut down and removed at exit, so invocations do
+    not pile sessions up. A kill -9 leaves it behind; Ray never reuses it.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return None
+    context = ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    if address is not None:
+        return None
+    session = Path(context.address_info["session_dir"])
+    atexit.register(_remove_session, session)
+    return session
+
+
+def _remove_session(session: Path) -> None:
+    import ray
+
+    ray.shutdown()
+    shutil.rmtree(session, ignore_errors=True)
+
+
 def connect(address: str | None, execution: Execution, file: str) -> None:
     """Starts (or joins) Ray and checks that some node can hold one trial; else one :class:`StudyError`."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    start_ray(address)
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
     cpus = max((node.get("CPU", 0) for node in nodes), default=0)
     gpus = max((node.get("GPU", 0) for node in nodes), default=0)
@@ -137,8 +165,7 @@ def fit(
     """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    start_ray(address)
     # Ray's driver aborts on SIGTERM; treat it as Ctrl-C, which Tune turns into a graceful stop.
     signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT))
     gpus = execution.gpus_per_trial
