@@ -63,6 +63,12 @@ class Outcome:
     metrics: dict[str, Any] = field(default_factory=dict)  # its last report to Tune
 
 
+# A reused worker (reuse_actors) waits this long for the trial a scheduler stopped on it to close
+# its MLflow run (KILLED) before the next trial starts there; Tune's default, 2 s, is too short
+# for SQLite on a busy machine, and the next trial would then fail.
+WORKER_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
+
+
 def start_ray(address: str | None) -> Path | None:
     """Joins the Ray cluster at ``address``, or starts a local Ray for this process (once).
 
@@ -75,7 +81,12 @@ def start_ray(address: str | None) -> Path | None:
 
     if ray.is_initialized():
         return None
-    context = ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    context = ray.init(
+        # "local": a new instance, never a cluster that `ray start` or RAY_ADDRESS left on this machine
+        address=address or "local",
+        include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+        runtime_env={"env_vars": WORKER_ENV},
+    )
     if address is not None:
         return None
     session = Path(context.address_info["session_dir"])
@@ -86,7 +97,7 @@ def start_ray(address: str | None) -> Path | None:
 def _remove_session(session: Path) -> None:
     import ray
 
-    ray.shutdown()
+    ray.shutdown(wait_for_processes=True)  # its processes gone before their folder goes
     shutil.rmtree(session, ignore_errors=True)
 
 

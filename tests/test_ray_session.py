@@ -1,4 +1,4 @@
-"""A local Ray started by the orchestrator leaves no session folder behind once its process exits."""
+"""A local Ray started by the orchestrator: its workers get WORKER_ENV, and no session folder is left once it exits."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from orchestrator.execution import start_ray
 session = start_ray(None)
 assert session is not None and session.is_dir(), session
 assert start_ray(None) is None  # already started: nothing more to clean
+
+@ray.remote
+def timeout():
+    import os
+    return os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S")
+
+assert ray.get(timeout.remote()) == "60", "the workers' environment"
 print(session)
 """
 

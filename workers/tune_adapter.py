@@ -137,10 +137,13 @@ def trainable(config: dict[str, Any]) -> None:
             client.set_terminated(run_id, "KILLED")
             raise
     _log_metrics(client, run_id, {k: v for k, v in final.items() if k not in per_epoch}, trial.train.epochs)
-    tune.report({"epoch": trial.train.epochs, **final, FINISHED_MARK: run_id})
+    # Closed before the last report: a Ctrl-C while Tune holds that report cannot leave it open.
     client.set_terminated(run_id, "FINISHED")
     if folder is not None:  # spent: the trial is in MLflow now
         shutil.rmtree(folder, ignore_errors=True)
+    if torch.cuda.is_available():  # this worker may train the next trial (reuse_actors): free its cache
+        torch.cuda.empty_cache()
+    tune.report({"epoch": trial.train.epochs, **final, FINISHED_MARK: run_id})
 
 
 def _open_run(client: MlflowClient, request: dict[str, Any], folder: Path | None) -> tuple[str, int]:
