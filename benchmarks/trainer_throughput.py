@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/trainer_throughput.py [--device cuda] [--backbone resnet18] [--batch 512]
         [--steps 20] [--sizes 32 96] [--workers N] [--threads N] [--precision float32|bfloat16] [--channels-last]
+        [--compile]
 
 Three ways of running one SimCLR training step on the same model and batch, in one run, each
 timed as the mean of ``--steps`` steps after a warm-up (``benchmarks/timing.py``):
@@ -76,7 +77,7 @@ def trial_config(args: argparse.Namespace, size: int) -> TrialConfig:
         "loss": {"name": "nt_xent", "temperature": 0.5},
         "views": {"flip": True, "colour": {"strength": args.colour_strength}, "blur": True},
         "optim": {"name": "lars", "lr": 0.3, "lr_scaling": "linear", "weight_decay": 1e-6},
-        "train": {"batch_size": args.batch, "precision": args.precision},
+        "train": {"batch_size": args.batch, "precision": args.precision, "compile": args.compile},
     })
 
 
@@ -122,6 +123,8 @@ def measure(args: argparse.Namespace, size: int, device: torch.device) -> None:
     method: Method = trial.method.build(trial, dataset).to(device)
     if args.channels_last:
         method = method.to(memory_format=torch.channels_last)
+    if args.compile:  # as workers.trainer.run_trial does; the warm-up steps pay the compilation
+        method.encoder.compile()
     optimizer, _ = trial.optim.build(method, steps_per_epoch=1, epochs=1, batch_size=args.batch)
     generator = torch.Generator(device=device).manual_seed(0)
     mixed = trial.train.precision == "bfloat16"
@@ -186,13 +189,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads of the step")
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--channels-last", action="store_true", help="the model's weights in channels_last")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder (train.compile)")
     parser.add_argument("--colour-strength", type=float, default=1.0)
     parser.add_argument("--cifar", default="/work/data/cifar-10-batches-py", help="folder of CIFAR-10's batches")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device {device}, {args.threads} torch thread(s), backbone {args.backbone}, batch {args.batch} "
-          f"({2 * args.batch} views a step), {args.precision}{', channels_last' if args.channels_last else ''}, "
+          f"({2 * args.batch} views a step), {args.precision}{', channels_last' if args.channels_last else ''}"
+          f"{', compiled' if args.compile else ''}, "
           f"mean of {args.steps} steps; views: crop, flip, colour {args.colour_strength}, blur")
     for size in args.sizes:
         measure(args, size, device)

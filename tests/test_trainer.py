@@ -55,3 +55,20 @@ def test_diverging_trial_raises_with_its_reason(tmp_path):
     exploding = config(method="supervised", optim={"name": "sgd", "lr": 1e30, "momentum": 0.0})
     with pytest.raises(TrialDiverged, match=r"train/loss is (nan|inf) in epoch 1"):
         run_trial(exploding, data_root=tmp_path, device="cpu")
+
+
+@pytest.mark.slow
+def test_a_compiled_encoder_trains_as_the_eager_one(tmp_path):
+    """train.compile: the encoder goes through torch.compile (CPU inductor) and trains to the eager losses."""
+    from torch._dynamo.utils import counters
+
+    train = {**TINY_BASE["train"], "epochs": 2}
+    eager, compiled = [], []
+    run_trial(config(train=train), data_root=tmp_path, on_epoch=lambda e, m: eager.append(m["train/loss"]))
+    counters.clear()
+    run_trial(config(train={**train, "compile": True}), data_root=tmp_path,
+              on_epoch=lambda e, m: compiled.append(m["train/loss"]))
+    assert counters["stats"]["unique_graphs"] >= 1, "nothing was compiled"
+    assert len(compiled) == 2
+    assert compiled == pytest.approx(eager, rel=1e-3)
+    assert config(train={**train, "compile": True}).identity() != config(train=train).identity()

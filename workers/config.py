@@ -36,6 +36,10 @@ class TrainConfig(Section):
     precision: Literal["float32", "bfloat16"] = Field(
         "float32", description="bfloat16: the forward pass under autocast (losses stay float32)"
     )
+    compile: bool = Field(
+        False, description="torch.compile the encoder (in place: checkpoints keep their keys); "
+        "pays on a GPU for long runs, not on this 2-core CPU (benchmarks/README.md)"
+    )
 
 
 # Part of every trial hash. Bump it when an existing default changes value or the trainer starts

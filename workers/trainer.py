@@ -99,6 +99,8 @@ def run_trial(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     dataset = cached_dataset(config.data, data_root, device)  # built once per process (workers.data.cache)
     method = config.method.build(config, dataset).to(device)
+    if config.train.compile:
+        method.encoder.compile()  # nn.Module.compile: compiled on its first call, state dict unchanged
     metrics: dict[str, float] = {}
     if method.trains and config.train.epochs > 0:
         metrics |= train(
