@@ -149,7 +149,9 @@ class Reference(Spec):
     """The paper's numbers, laid out like the table: one entry per table row, one value per column.
 
     A value the paper does not give (or that could not be transcribed) is ``null``; it is shown
-    as missing, never filled in.
+    as missing, never filled in. The numbers are of ``metric``; a row that gives ``metric:``
+    holds another one (Table 1's uniformity and tolerance beside its accuracy), which the plots
+    and ``against_paper`` checks of that metric read.
     """
 
     source: str
@@ -169,29 +171,38 @@ class Reference(Spec):
                 )
         return self
 
-    def records(self) -> list[dict[str, Any]]:
-        """One dict per cell: the row's labels, ``column`` and ``paper``."""
+    def metrics(self) -> set[str]:
+        """Every metric the reference holds numbers of."""
+        return {self.row_metric(row) for row in self.rows} or {self.metric}
+
+    def row_metric(self, row: dict[str, Any]) -> str:
+        return row.get("metric", self.metric)
+
+    def records(self, metric: str | None = None) -> list[dict[str, Any]]:
+        """One dict per cell of ``metric`` (default: the reference's): the row's labels, ``column`` and ``paper``."""
+        metric = metric or self.metric
         return [
-            {**{k: v for k, v in row.items() if k != "values"}, "column": column, "paper": value}
-            for row in self.rows
+            {**{k: v for k, v in row.items() if k not in ("values", "metric")}, "column": column, "paper": value}
+            for row in self.rows if self.row_metric(row) == metric
             for column, value in zip(self.columns, row["values"], strict=True)
         ]
 
-    def paper_value(self, cell: dict[str, Any], column_key: str | None) -> float | None:
-        """The paper's value at ``cell`` (its row labels and ``column_key``), ``None`` where it gives none.
+    def paper_value(self, cell: dict[str, Any], column_key: str | None, metric: str | None = None) -> float | None:
+        """The paper's value of ``metric`` at ``cell`` (row labels and ``column_key``); ``None`` where it gives none.
 
         ``column_key`` is what the columns are values of when the reference does not say
         (the table's columns). Raises ValueError unless exactly one of the paper's cells matches.
         """
         key = self.column_key or column_key
         matches = [
-            record for record in self.records()
+            record for record in self.records(metric)
             if all(k in ("column", "paper") or cell.get(k, _ABSENT) == v for k, v in record.items())
             and (key is None or cell.get(key, _ABSENT) == record["column"])
         ]
         if len(matches) != 1:
             shown = ", ".join(f"{k}={v}" for k, v in cell.items())
-            labels = sorted({k for row in self.rows for k in row if k != "values"} | ({key} if key else set()))
+            labels = {k for row in self.rows for k in row if k not in ("values", "metric")}
+            labels = sorted(labels | ({key} if key else set()))
             how = "no" if not matches else f"{len(matches)} of the"
             raise ValueError(f"{how} paper's cells match {shown}; a cell names {', '.join(labels)}")
         value = matches[0]["paper"]

@@ -64,12 +64,12 @@ def paper_values(
     The reference's columns are values of its ``column_key`` (default: the table's columns),
     so they only line up with a table or plot whose ``column`` is that key.
     """
-    if reference is None or reference.metric != metric or not reference.rows:
+    if reference is None or not reference.records(metric):
         return None
     key = reference.column_key or table_columns
     if column != key:
         return None
-    paper = pd.DataFrame(reference.records())
+    paper = pd.DataFrame(reference.records(metric))
     paper = paper.rename(columns={"column": column}) if column else paper.drop(columns="column")
     paper["paper"] = pd.to_numeric(paper["paper"], errors="coerce")  # null → NaN
     return paper

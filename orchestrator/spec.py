@@ -255,13 +255,15 @@ def _check_report_names(file: str, spec: StudySpec, *, where: str) -> None:
             uses += [(f"{key}.{k}", k, metric) for k in check.selectors()]
             uses += [(f"{key}.cells[{j}]", k, metric) for j, cell in enumerate(check.cells or []) for k in cell]
     if spec.reference:
-        reference_keys = {k for row in spec.reference.rows for k in row if k != "values"}
+        reference_keys = {k for row in spec.reference.rows for k in row if k not in ("values", "metric")}
         table_keys = set(table.rows if table else [])
         for name in sorted(reference_keys - table_keys):
             raise StudyError(file, f"{name!r} is not a row key of report.table", key="reference.rows", where=where)
         uses += [("reference.metric", "", spec.reference.metric)]
+        uses += [(f"reference.rows[{i}].metric", "", row["metric"])
+                 for i, row in enumerate(spec.reference.rows) if "metric" in row]
         if spec.reference.column_key:
-            uses += [("reference.column_key", spec.reference.column_key, spec.reference.metric)]
+            uses += [("reference.column_key", spec.reference.column_key, metric) for metric in spec.reference.metrics()]
     for key, column, metric in uses:
         if metric not in METRICS:
             raise StudyError(file, f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}", key=key, where=where)
@@ -290,13 +292,13 @@ def _targets(spec: StudySpec) -> set[str]:
 def _check_paper_cells(file: str, spec: StudySpec, index: int, *, where: str) -> None:
     """An ``against_paper`` finding needs the paper's numbers of its metric, one for each of its cells."""
     check, key = spec.findings[index].check, f"findings[{index}].check"
-    if spec.reference is None or spec.reference.metric != check.metric:
-        held = f"holds {spec.reference.metric}" if spec.reference else "is missing"
+    if spec.reference is None or check.metric not in spec.reference.metrics():
+        held = f"holds {', '.join(sorted(spec.reference.metrics()))}" if spec.reference else "is missing"
         message = f"against_paper compares {check.metric} with the study's reference, which {held}"
         raise StudyError(file, message, key=f"{key}.against_paper", where=where)
     table_columns = spec.report.table.columns if spec.report.table else None
     for j, cell in enumerate(check.cells or []):
         try:
-            spec.reference.paper_value({**check.selectors(), **cell}, table_columns)
+            spec.reference.paper_value({**check.selectors(), **cell}, table_columns, check.metric)
         except ValueError as error:
             raise StudyError(file, str(error), key=f"{key}.cells[{j}]", where=where) from None

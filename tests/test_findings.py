@@ -402,3 +402,29 @@ def test_a_list_valued_selector_matches_rows_holding_that_list():
     assert select(frame, {"views.crop.scale": [0.08, 1.0]})["value"].tolist() == [2.0]
     assert select(frame, {"views.crop.scale": [0.2, 1.0]})["value"].tolist() == [1.0]
     assert select(frame, {"views.crop.scale": [0.5, 1.0]}).empty
+
+
+MULTI = Reference(source="t", metric="linear_acc", columns=[0.07, 1.0], rows=[
+    {"variant": "normal", "values": [79.8, 82.2]},
+    {"variant": "normal", "metric": "uniformity", "values": [3.86, 2.96]},
+])
+
+
+def test_a_reference_row_may_hold_another_metric():
+    assert MULTI.metrics() == {"linear_acc", "uniformity"}
+    assert MULTI.paper_value({"variant": "normal", "tau": 1.0}, "tau") == 82.2
+    assert MULTI.paper_value({"variant": "normal", "tau": 1.0}, "tau", "uniformity") == 2.96
+    assert [r["paper"] for r in MULTI.records("uniformity")] == [3.86, 2.96]
+    assert "metric" not in MULTI.records("uniformity")[0]
+    # ours 3.0 at τ = 1.0 against the paper's 2.96: within 0.05, not within 0.01
+    values = {("normal", 0.07): [3.5], ("normal", 1.0): [3.0]}
+    cells = [{"variant": "normal", "tau": 1.0}]
+    verdict = judge(results_of(values, along="tau", target=None), MULTI, "tau", metric="uniformity",
+                    against_paper=0.05, cells=cells)
+    assert verdict.status == REPRODUCED and "3.0 vs paper 2.96 (+0.04)" in verdict.detail
+    verdict = judge(results_of(values, along="tau", target=None), MULTI, "tau", metric="uniformity",
+                    against_paper=0.01, cells=cells)
+    assert verdict.status == NOT_REPRODUCED
+    with pytest.raises(ValueError, match="holds linear_acc, uniformity"):
+        judge(results_of(values, along="tau", target=None), MULTI, "tau", metric="tolerance",
+              against_paper=1, cells=cells)

@@ -114,6 +114,16 @@ def test_paper_values_line_up_only_with_their_own_key_and_metric():
     assert paper_values(reference, "train/loss", "size", "size") is None
 
 
+def test_paper_values_of_a_second_metric_come_from_its_own_rows():
+    reference = Reference(source="t", metric="linear_acc", column_key="size", columns=[20, 80],
+                          rows=[{"variant": "simclr", "values": [1.0, 2.0]},
+                                {"variant": "simclr", "metric": "uniformity", "values": [3.5, None]}])
+    paper = paper_values(reference, "uniformity", "size", None)
+    assert paper["paper"].tolist()[0] == 3.5 and paper["paper"].isna().tolist() == [False, True]
+    assert "metric" not in paper.columns
+    assert paper_values(reference, "linear_acc", "size", None)["paper"].tolist() == [1.0, 2.0]
+
+
 def test_plot_is_written_as_png(tmp_path):
     results = metric_results(CELLS, runs_frame(), "linear_acc", ["first", "second"])
     paper = pd.DataFrame([{"variant": "simclr", "target": "first", "size": 20, "paper": 41.0}])

@@ -242,3 +242,17 @@ def test_union_values_get_one_path_and_every_allowed_form(write_study):
     text = error_of(write_study(tiny_study(execution={"gpus_per_trial": "lots"})))
     assert "execution.gpus_per_trial:" in text and ".float" not in text
     assert "number" in text and "'auto'" in text
+
+
+def test_a_reference_row_of_another_metric_names_a_known_one(write_study):
+    def study(metric: str) -> dict:
+        rows = [{"variant": "t02", "target": "first_digit", "values": [90.0]},
+                {"variant": "t02", "target": "first_digit", "metric": metric, "values": [3.9]}]
+        reference = {"source": "s", "metric": "linear_acc", "columns": [16], "rows": rows}
+        findings = [{"claim": "x", "check": {"metric": "knn_acc", "variant": "t02", "target": "first_digit",
+                                             "against_paper": 1, "cells": [{"data.second_size": 16}]}}]
+        return tiny_study(reference=reference, findings=findings)
+
+    assert load_study(write_study(study("knn_acc"))).spec.reference.metrics() == {"linear_acc", "knn_acc"}
+    text = error_of(write_study(study("knn_ac")))
+    assert "reference.rows[1].metric: unknown metric 'knn_ac'" in text

@@ -138,15 +138,15 @@ def against_paper(
     A cell names the paper's row labels and its column (``reference.column_key`` or the table's
     columns key); the check's selectors apply to every cell. Our value is the mean over seeds.
     """
-    if reference is None or reference.metric != check.metric:
-        held = f"holds {reference.metric}" if reference else "is missing"
+    if reference is None or check.metric not in reference.metrics():
+        held = f"holds {', '.join(sorted(reference.metrics()))}" if reference else "is missing"
         raise ValueError(f"against_paper compares {check.metric} with the study's reference, which {held}")
     compared: list[tuple[str, float, float]] = []
     unrun, unknown = [], []
     for cell in check.cells:
         where = _cell_name(cell)
         full = {**check.selectors(), **cell}
-        paper = reference.paper_value(full, table_columns)
+        paper = reference.paper_value(full, table_columns, check.metric)
         ours = float(select(frame, full)["value"].mean())
         if math.isnan(ours):
             unrun.append(where)
