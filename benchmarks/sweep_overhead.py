@@ -82,6 +82,14 @@ def main() -> None:
         train_seconds = [r.data.metrics["train/seconds"] for r in runs]
         first_epoch = min(m.timestamp for r in runs for m in client.get_metric_history(r.info.run_id, "train/loss")
                           if m.step == 1) / 1000 - COMMAND_START
+        parent = client.get_run(summary.parent_run_id).info
+        phases = {  # seconds since the command, each a run's timestamp in the store
+            "parent run opened (imports, store, plan)": parent.start_time / 1000 - COMMAND_START,
+            "first trial's run opened (Ray, Tune, a worker)": min(r.info.start_time for r in runs) / 1e3
+            - COMMAND_START,
+            "first trial's first epoch logged (data, one epoch)": first_epoch,
+            "last trial's run closed": max(r.info.end_time for r in runs) / 1000 - COMMAND_START,
+        }
     ideal = sum(run_seconds) / args.concurrency
     print(f"{args.trials} trials × {args.epochs} epochs, {args.concurrency} at once")
     print(f"trial time (run end − start): mean {statistics.mean(run_seconds):.1f} s "
@@ -90,6 +98,9 @@ def main() -> None:
     print(f"wall {wall:.1f} s, Σ trial times / concurrency {ideal:.1f} s: overhead {100 * (wall / ideal - 1):.1f} % "
           f"(target ≤ 10 %)")
     print(f"command → first trial's first epoch: {first_epoch:.1f} s (target ≤ 15 s)")
+    for phase, seconds in phases.items():
+        print(f"  {seconds:6.1f} s  {phase}")
+    print(f"  {wall:6.1f} s  run_study returned (report built)")
 
 
 if __name__ == "__main__":
