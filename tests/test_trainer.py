@@ -72,3 +72,17 @@ def test_a_compiled_encoder_trains_as_the_eager_one(tmp_path):
     assert len(compiled) == 2
     assert compiled == pytest.approx(eager, rel=1e-3)
     assert config(train={**train, "compile": True}).identity() != config(train=train).identity()
+
+
+def test_the_projection_probe_reads_z_and_equals_h_without_a_head(tmp_path):
+    """eval.linear.projection: linear_acc_z probes z = g(h); with no head (z = h) it is linear_acc exactly."""
+    linear = {**TINY_BASE["eval"]["linear"], "projection": True}
+    no_head = run_trial(config(model={**TINY_BASE["model"], "head": {"layers": 0}}, eval={"linear": linear}),
+                        data_root=tmp_path)
+    for target in ("first_digit", "second_digit"):
+        assert no_head[f"linear_acc_z/{target}"] == no_head[f"linear_acc/{target}"]
+    with_head = run_trial(config(eval={"linear": linear}), data_root=tmp_path)
+    assert 0 <= with_head["linear_acc_z/first_digit"] <= 100
+    assert any(with_head[f"linear_acc_z/{t}"] != with_head[f"linear_acc/{t}"] for t in ("first_digit", "second_digit"))
+    with pytest.raises(ValueError, match="has no projection head"):
+        run_trial(config(method="supervised", eval={"linear": linear}), data_root=tmp_path)

@@ -39,6 +39,9 @@ class LinearEvalConfig(Section):
     targets: list[str] | None = Field(None, description="default: every target of the dataset")
     steps: int = Field(200, ge=1, description="L-BFGS iterations")
     weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on the classifier (and regressor) weights")
+    projection: bool = Field(
+        False, description="also probe z = g(h), the projection head's output: linear_acc_z/<target>"
+    )
 
 
 class OnlineEvalConfig(Section):

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from workers.checkpoint import capture, load_checkpoint, restore, save_checkpoint
 from workers.config import TrialConfig
@@ -58,7 +59,8 @@ TRIAL_METRICS = ("train/seconds", *GEOMETRY_METRICS, *SIMILARITY_METRICS, *TRANS
 # Once per trial and evaluated target, as "linear_acc/<target>" ("knn_acc/<target>" with eval.knn);
 # "online_acc/<target>" (with eval.online) also once per epoch, its last value being the trial's.
 # A regression target (Dataset.regression) logs "linear_error/<target>" instead of "linear_acc".
-TARGET_METRICS = ("linear_acc", "online_acc", "knn_acc", "linear_error")
+# With eval.linear.projection, "linear_acc_z/<target>" (or "linear_error_z") probes z = g(h) instead of h.
+TARGET_METRICS = ("linear_acc", "online_acc", "knn_acc", "linear_error", "linear_acc_z", "linear_error_z")
 EXTRACTION_BATCH = 1024  # feature extraction only: does not change any result
 
 
@@ -206,6 +208,8 @@ def evaluate(
     features = FeatureCache(method.encoder, EXTRACTION_BATCH)
     metrics = probe_accuracy(dataset, config, features)
     settings = config.eval
+    if settings.linear is not None and settings.linear.projection:
+        metrics |= projection_accuracy(method, dataset, config)
     if settings.geometry is not None:
         target = settings.geometry.target or next(iter(dataset.num_classes))
         metrics |= measure_geometry(
@@ -222,6 +226,18 @@ def evaluate(
     if settings.transform_prediction is not None:
         metrics |= transform_prediction(method, dataset, settings.transform_prediction, config.seed, EXTRACTION_BATCH)
     return metrics
+
+
+def projection_accuracy(method: Method, dataset: Dataset, config: TrialConfig) -> dict[str, float]:
+    """The linear probes of ``eval.linear`` on z = g(h) (SimCLR's head study): ``linear_acc_z/<target>``."""
+    head = getattr(method, "head", None)
+    if head is None:
+        raise ValueError(f"eval.linear.projection probes g(h), but method {config.method.name} has no projection head")
+    linear_only = config.model_copy(update={"eval": config.eval.model_copy(update={"knn": None})})
+    projected = FeatureCache(nn.Sequential(method.encoder, head), EXTRACTION_BATCH)
+    return {
+        name.replace("/", "_z/", 1): value for name, value in probe_accuracy(dataset, linear_only, projected).items()
+    }
 
 
 def probe_accuracy(dataset: Dataset, config: TrialConfig, features: FeatureCache) -> dict[str, float]:
