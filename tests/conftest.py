@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny, valid study written to a temporary folder."""
+"""Shared fixtures: a tiny, valid study written to a temporary folder, and a local Ray for a test module."""
 
 from __future__ import annotations
 
@@ -44,3 +44,16 @@ def write_study(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray of 2 CPUs for one test module; shut down and its session folder removed after it."""
+    import shutil
+
+    import ray
+
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown(wait_for_processes=True)
+    shutil.rmtree(context.address_info["session_dir"], ignore_errors=True)

@@ -128,15 +128,6 @@ def test_asha_stops_on_the_epoch_metric_but_never_before_the_evaluation(write_st
     assert "search.asha.grace_period: 2 is not before the last epoch (train.epochs=2)" in text
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_a_search_runs_then_continues_where_it_stopped(ray_cluster, write_study, tmp_path, capsys):
     from orchestrator.runner import run_study

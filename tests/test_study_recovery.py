@@ -22,15 +22,6 @@ from workers.tune_adapter import HEARTBEAT_TAG, OWNER_TAG, process_start
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def test_killed_runs_are_closed_claimed_trials_left_alone_and_each_trial_finishes_once(
     ray_cluster, write_study, tmp_path
 ):

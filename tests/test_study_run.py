@@ -16,15 +16,6 @@ from orchestrator.spec import load_study
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def run(path, tmp_path, scale="smoke"):
     return run_study(
         load_study(path, scale=scale),

@@ -69,7 +69,7 @@ def test_artifacts_live_beside_the_store_whatever_folder_the_command_runs_in(tmp
 
 
 @pytest.mark.slow
-def test_resources_no_node_has_are_refused_before_any_run(ray_two_cpus, write_study, tmp_path, capsys):
+def test_resources_no_node_has_are_refused_before_any_run(ray_cluster, write_study, tmp_path, capsys):
     path = write_study(tiny_study())
     assert main([*run_args(path, tmp_path), "--set", "execution.cpus_per_trial=64"]) == 2
     err = one_line_error(capsys)
@@ -81,17 +81,8 @@ def test_resources_no_node_has_are_refused_before_any_run(ray_two_cpus, write_st
     assert not client.search_runs([experiment.experiment_id]), "no run was opened"
 
 
-@pytest.fixture(scope="module")
-def ray_two_cpus():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.slow
-def test_a_diverging_trial_is_one_line_its_traceback_in_the_log(ray_two_cpus, write_study, tmp_path, capfd,
+def test_a_diverging_trial_is_one_line_its_traceback_in_the_log(ray_cluster, write_study, tmp_path, capfd,
                                                                  monkeypatch):
     from orchestrator.leases import state_folder
     from workers.tune_adapter import process_start
