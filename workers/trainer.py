@@ -103,6 +103,9 @@ def run_trial(
     method = config.method.build(config, dataset).to(device)
     if config.train.compile:
         method.encoder.compile()  # nn.Module.compile: compiled on its first call, state dict unchanged
+    if config.eval.linear is not None and config.eval.linear.projection and getattr(method, "head", None) is None:
+        # before training, not after it: the trial would be spent for nothing
+        raise ValueError(f"eval.linear.projection probes g(h), but method {config.method.name} has no projection head")
     metrics: dict[str, float] = {}
     if method.trains and config.train.epochs > 0:
         metrics |= train(
@@ -230,11 +233,8 @@ def evaluate(
 
 def projection_accuracy(method: Method, dataset: Dataset, config: TrialConfig) -> dict[str, float]:
     """The linear probes of ``eval.linear`` on z = g(h) (SimCLR's head study): ``linear_acc_z/<target>``."""
-    head = getattr(method, "head", None)
-    if head is None:
-        raise ValueError(f"eval.linear.projection probes g(h), but method {config.method.name} has no projection head")
     linear_only = config.model_copy(update={"eval": config.eval.model_copy(update={"knn": None})})
-    projected = FeatureCache(nn.Sequential(method.encoder, head), EXTRACTION_BATCH)
+    projected = FeatureCache(nn.Sequential(method.encoder, method.head), EXTRACTION_BATCH)
     return {
         name.replace("/", "_z/", 1): value for name, value in probe_accuracy(dataset, linear_only, projected).items()
     }
