@@ -61,7 +61,7 @@ def study(trials: int, epochs: int, concurrency: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=4, help="sets a trial's length (10-30 s on 2 cores)")
+    parser.add_argument("--epochs", type=int, default=8, help="sets a trial's length (8: about 17 s on an idle core)")
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as folder:
@@ -84,10 +84,10 @@ def main() -> None:
                           if m.step == 1) / 1000 - COMMAND_START
         parent = client.get_run(summary.parent_run_id).info
         phases = {  # seconds since the command, each a run's timestamp in the store
-            "parent run opened (imports, store, plan)": parent.start_time / 1000 - COMMAND_START,
-            "first trial's run opened (Ray, Tune, a worker)": min(r.info.start_time for r in runs) / 1e3
+            "parent run opened (imports, store, plan, Ray's start)": parent.start_time / 1000 - COMMAND_START,
+            "first trial's run opened (Tune, a worker process, its imports)": min(r.info.start_time for r in runs) / 1e3
             - COMMAND_START,
-            "first trial's first epoch logged (data, one epoch)": first_epoch,
+            "first trial's first epoch logged (data, torch._dynamo's import, one epoch)": first_epoch,
             "last trial's run closed": max(r.info.end_time for r in runs) / 1000 - COMMAND_START,
         }
     ideal = sum(run_seconds) / args.concurrency
