@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from dashboards.runs import finished_trials, trial_runs
 from orchestrator.errors import BadOption, StudyError
 from orchestrator.expansion import Trial, expand, unique
 from orchestrator.spec import Study
-from orchestrator.tracking import DEFAULT_TRACKING_URI, Tracker, git_commit, source_tags
+from orchestrator.tracking import (
+    DEFAULT_TRACKING_URI,
+    Tracker,
+    absolute_tracking_uri,
+    check_store_folder,
+    git_commit,
+    is_new_store,
+    source_tags,
+)
 from workers.data.sources import DatasetUnavailable, prepare_source
 from workers.trainer import TARGET_METRICS
 
@@ -71,8 +80,17 @@ def run_study(
     console = console or Console()
     data_root = Path(data_root).resolve()
     check_reports_folder(Path(reports_root))
-    tracker = Tracker(tracking_uri)
     execution = study.spec.execution
+    check_store_folder(absolute_tracking_uri(tracking_uri))
+    if is_new_store(absolute_tracking_uri(tracking_uri)):
+        # Nothing ran in a new store, so every trial will: Ray starts (~2 s, mostly waiting for its
+        # raylet) while MLflow creates and migrates the store's tables in a thread (~1.5 s).
+        with ThreadPoolExecutor(1) as pool:
+            opening = pool.submit(Tracker, tracking_uri)
+            connect(address, execution, str(study.path))  # on an error the pool still waits for the store
+            tracker = opening.result()
+    else:
+        tracker = Tracker(tracking_uri)
     lease = execution.lease_minutes * 60
     cells = expand(study)
     trials = unique(cells)

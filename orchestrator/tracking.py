@@ -99,6 +99,15 @@ def check_store_folder(uri: str) -> None:
         raise BrokenStore(f"{uri}: the folder {Path(database).parent} does not exist")
 
 
+def is_new_store(uri: str) -> bool:
+    """Whether ``uri`` names a SQLite store not made yet (no file, or an empty one): nothing ran in it."""
+    database = sqlite_path(uri)
+    if database is None or database == ":memory:":
+        return False
+    path = Path(database)
+    return not path.exists() or path.stat().st_size == 0
+
+
 def open_store(uri: str) -> Store:
     """A client of the store at ``uri``; a new SQLite store is created and migrated once.
 

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from orchestrator.cli import main
 from orchestrator.expansion import expand
 from orchestrator.spec import load_study
-from orchestrator.tracking import Tracker, open_store
+from orchestrator.tracking import Tracker, is_new_store, open_store
 
 
 def one_line_error(capsys) -> str:
@@ -66,6 +66,17 @@ def test_artifacts_live_beside_the_store_whatever_folder_the_command_runs_in(tmp
     assert (tmp_path / "mlruns" / "made_directly" / run / "artifacts" / "a.json").is_file()
     assert Tracker(f"sqlite:///{tmp_path / 'store.db'}").client.get_experiment(experiment).artifact_location == (
         tmp_path / "mlruns" / "made_directly").as_uri()
+
+
+def test_a_new_store_is_a_sqlite_file_not_made_yet(tmp_path):
+    """On a new store the runner starts Ray while the store's tables are made: it must not mistake an old one."""
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    assert is_new_store(uri)
+    (tmp_path / "store.db").touch()  # what sqlite leaves when a process dies before the first table
+    assert is_new_store(uri)
+    open_store(uri)
+    assert not is_new_store(uri)
+    assert not is_new_store("sqlite:///:memory:") and not is_new_store("http://127.0.0.1:5000")
 
 
 @pytest.mark.slow
