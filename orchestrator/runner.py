@@ -81,16 +81,17 @@ def run_study(
     data_root = Path(data_root).resolve()
     check_reports_folder(Path(reports_root))
     execution = study.spec.execution
-    check_store_folder(absolute_tracking_uri(tracking_uri))
-    if is_new_store(absolute_tracking_uri(tracking_uri)):
+    store = absolute_tracking_uri(tracking_uri)
+    check_store_folder(store)
+    if is_new_store(store):
         # Nothing ran in a new store, so every trial will: Ray starts (~2 s, mostly waiting for its
         # raylet) while MLflow creates and migrates the store's tables in a thread (~1.5 s).
         with ThreadPoolExecutor(1) as pool:
-            opening = pool.submit(Tracker, tracking_uri)
+            opening = pool.submit(Tracker, store)
             connect(address, execution, str(study.path))  # on an error the pool still waits for the store
             tracker = opening.result()
     else:
-        tracker = Tracker(tracking_uri)
+        tracker = Tracker(store)
     lease = execution.lease_minutes * 60
     cells = expand(study)
     trials = unique(cells)
