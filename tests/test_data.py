@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from workers.data.digit_pair import DigitPairConfig, paste, resize_digits
 from workers.data.sources import DatasetUnavailable, DigitImages, load_digit_images, prepare_source
@@ -28,6 +31,24 @@ def test_sklearn_digits_split_and_pixel_range():
     # Rounding to 0..255 moves a count by at most 0.5·16/255 ≈ 0.03, far less than 1 count.
     match = np.where(np.abs(bunch.images - first).reshape(1797, -1).max(1) < 0.05)[0]
     assert len(match) >= 1 and bunch.target[match[0]] == train.labels[0].item()
+
+
+def test_digits_are_scikit_learns_stratified_split_read_without_importing_it():
+    # The reference: what scikit-learn's own loader and splitter give (the split this project always used).
+    bunch = load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    train_x, test_x, train_y, test_y = train_test_split(
+        images, bunch.target, test_size=0.25, random_state=0, stratify=bunch.target
+    )
+    for split, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
+        digits = load_digit_images("digits", split, "unused")
+        assert torch.equal(digits.images, torch.from_numpy(x)), split  # same images in the same order
+        assert torch.equal(digits.labels, torch.from_numpy(y).long()) and digits.labels.dtype == torch.int64
+    # A trial's process reads them without importing scikit-learn (and scipy with it).
+    script = ("import sys; from workers.data.sources import load_digit_images as load; "
+              "d = load('digits', 'test', 'unused'); print(len(d.labels), 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["450", "False"]
 
 
 def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
