@@ -28,7 +28,6 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from orchestrator.runner import run_study  # noqa: E402
@@ -72,6 +71,8 @@ def main() -> None:
         summary = run_study(load_study(path), tracking_uri=uri, data_root=root / "data",
                             reports_root=root / "reports", console=Console(stderr=True))
         wall = time.time() - COMMAND_START
+        from mlflow import MlflowClient  # here, as the command imports MLflow only once Ray is starting
+
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name("sweep_overhead").experiment_id
         runs = [r for r in client.search_runs([experiment], "tags.trial_hash != ''", max_results=1000)

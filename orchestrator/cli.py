@@ -9,12 +9,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
 from rich.console import Console
 
 from orchestrator.errors import BadOption, StudyError
 from orchestrator.spec import PAPER, load_study
-from orchestrator.tracking import DEFAULT_TRACKING_URI, BrokenStore, Tracker
+from orchestrator.store import DEFAULT_TRACKING_URI, BrokenStore
 
 
 def parser() -> argparse.ArgumentParser:
@@ -127,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     except BadOption as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except MlflowException as error:
-        print(f"error: --tracking-uri {args.tracking_uri}: {error.message.splitlines()[0]}", file=sys.stderr)
-        return 2
     except ConnectionError as error:
         print(f"error: --address {getattr(args, 'address', None)}: {error}".splitlines()[0], file=sys.stderr)
+        return 2
+    except Exception as error:
+        if not _is_mlflow_error(error):
+            raise
+        print(f"error: --tracking-uri {args.tracking_uri}: {error.message.splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the parent run is marked KILLED; run again to finish the missing trials", file=sys.stderr)
@@ -139,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     if summary.interrupted:
         return 130
     return 1 if summary.failed or summary.failed_before else 0
+
+
+def _is_mlflow_error(error: Exception) -> bool:
+    """Whether ``error`` is MLflow's, without importing MLflow here (``run`` imports it beside Ray's start)."""
+    exceptions = sys.modules.get("mlflow.exceptions")  # not imported: not MLflow's
+    return exceptions is not None and isinstance(error, exceptions.MlflowException)
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
@@ -150,7 +157,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     from dashboards.html import write_index
     from dashboards.publish import latest_parent_run, log_report, study_scales
     from dashboards.report import print_report
-    from orchestrator.runner import report_study
+    from orchestrator.study_report import report_study
+    from orchestrator.tracking import Tracker
 
     if (args.study is None) != args.all:
         print("error: report needs a study file or --all (one of them)", file=sys.stderr)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from orchestrator.tracking import state_folder  # noqa: F401 - the state folder's rule, imported from here too
+from orchestrator.store import state_folder  # noqa: F401 - the state folder's rule, imported from here too
 from workers.tune_adapter import CLOSED_TAG, HEARTBEAT_TAG, OWNER_TAG, owner, process_start
 
 KILLED_TAG = CLOSED_TAG

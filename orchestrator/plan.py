@@ -34,7 +34,8 @@ from rich.table import Table
 
 from orchestrator.expansion import Trial, expand, unique
 from orchestrator.spec import Study
-from orchestrator.tracking import absolute_tracking_uri, check_store_folder, open_store, sqlite_path, state_folder
+from orchestrator.store import absolute_tracking_uri, check_store_folder, sqlite_path, state_folder
+from orchestrator.tracking import open_store
 
 FINISHED, RUNNING, FAILED, PENDING = "finished", "running", "failed", "pending"
 SECONDS = "train/seconds"

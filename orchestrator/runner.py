@@ -7,50 +7,27 @@ This is the programmatic face of ``python -m orchestrator run``:
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import yaml
 from rich.console import Console
 
-from dashboards.publish import log_report
-from dashboards.report import Report, build_report, leading_comments, print_report
-from dashboards.runs import finished_trials, trial_runs
-from orchestrator.errors import BadOption, StudyError
-from orchestrator.expansion import Trial, expand, unique
+from orchestrator.cluster import connect  # imports Ray (with its settings), not Tune
+from orchestrator.errors import BadOption
+from orchestrator.expansion import expand, unique
 from orchestrator.spec import Study
-from orchestrator.tracking import (
-    DEFAULT_TRACKING_URI,
-    Tracker,
-    absolute_tracking_uri,
-    check_store_folder,
-    git_commit,
-    is_new_store,
-    source_tags,
-)
-from workers.data.sources import DatasetUnavailable, prepare_source
-from workers.trainer import TARGET_METRICS
+from orchestrator.store import DEFAULT_TRACKING_URI, absolute_tracking_uri, check_store_folder, is_new_store
 
-
-@dataclass
-class RunSummary:
-    cells: int
-    trials: int
-    skipped: int  # finished (or, without --rerun-failed, failed) in an earlier invocation
-    failed: dict[str, str] = field(default_factory=dict)  # trial name → reason
-    interrupted: list[str] = field(default_factory=list)  # trial names
-    elsewhere: dict[str, str] = field(default_factory=dict)  # trial name → owner of its claim
-    failed_before: list[str] = field(default_factory=list)  # trial names, not run again
-    closed_stale: dict[str, str] = field(default_factory=dict)  # run id → why it was closed
-    ran: int = 0  # trials that began training in this invocation (finished, failed or stopped mid-way)
-    log_file: Path | None = None  # Ray's log of this invocation: tracebacks of failed trials
-    parent_run_id: str | None = None
-    report: Report | None = None
+if TYPE_CHECKING:
+    from orchestrator.leases import Claims
+    from orchestrator.preparation import Ready, RunSummary
+    from orchestrator.tracking import Tracker
 
 
 def run_study(
@@ -73,55 +50,41 @@ def run_study(
     (``orchestrator.leases``), so concurrent invocations never train one trial twice. ``command`` is
     the command as typed, for the parent run's ``mlflow.source.name`` (default: this process's arguments).
     """
-    from orchestrator.execution import FAILED, INTERRUPTED, Tracking, connect, run_trials  # imports Ray
-    from orchestrator.leases import Claims, close_open_children, close_stale_runs, state_folder
-    from workers.tune_adapter import OWNER_TAG, Heartbeat, owner
-
     console = console or Console()
     data_root = Path(data_root).resolve()
     check_reports_folder(Path(reports_root))
     execution = study.spec.execution
     store = absolute_tracking_uri(tracking_uri)
     check_store_folder(store)
-    if is_new_store(store):
-        # Nothing ran in a new store, so every trial will: Ray starts (~2 s, mostly waiting for its
-        # raylet) while MLflow creates and migrates the store's tables in a thread (~1.5 s).
-        with ThreadPoolExecutor(1) as pool:
-            opening = pool.submit(Tracker, store)
-            connect(address, execution, str(study.path))  # on an error the pool still waits for the store
-            tracker = opening.result()
-    else:
-        tracker = Tracker(store)
-    lease = execution.lease_minutes * 60
     cells = expand(study)
     trials = unique(cells)
-    experiment_id = tracker.experiment(study.name)
-    closed = close_stale_runs(tracker.client, experiment_id, lease)
-    state = state_folder(tracker.uri)
-    claims = Claims(state / "claims" / experiment_id, lease)
-    search = None
-    try:
-        if study.spec.search is not None:
-            from orchestrator.optuna_search import SearchState
+    ready_up = partial(_get_ready, study, store, cells, trials, data_root, console, rerun_failed, force)
+    if is_new_store(store):
+        # Nothing ran in a new store, so every trial will: Ray starts in the main thread (~3 s, mostly
+        # waiting for its raylet) while a thread imports MLflow and the reports (~1.5 s), creates and
+        # migrates the store (~1.5 s), claims the trials and readies their data.
+        with ThreadPoolExecutor(1) as pool:
+            getting_ready = pool.submit(ready_up)
+            _connect(address, execution, study, lambda: getting_ready.result().claims)
+            import orchestrator.execution  # noqa: F401 - Tune (~1 s) loads here while the store is still being made
+            ready = getting_ready.result()
+    else:
+        ready = ready_up()
+        if ready.to_run:  # what the cluster can never give is refused before any run opens
+            _connect(address, execution, study, lambda: ready.claims)
+    tracker, experiment_id, state, claims = ready.tracker, ready.experiment_id, ready.state, ready.claims
+    search, mine, summary, to_run = ready.search, ready.mine, ready.summary, ready.to_run
+    # Imported by the preparation already (MLflow, the reports) or now (Tune), once a study has trials to run.
+    from dashboards.publish import log_report
+    from dashboards.report import print_report
+    from orchestrator.execution import FAILED, INTERRUPTED, Tracking, run_trials  # imports Ray's Tune
+    from orchestrator.leases import close_open_children
+    from orchestrator.study_report import report_study
+    from orchestrator.tracking import git_commit, source_tags
+    from workers.tune_adapter import OWNER_TAG, Heartbeat, owner
 
-            search = SearchState.of(study, state)
-            mine, summary = [], RunSummary(cells=0, trials=search.left, skipped=0, closed_stale=closed)
-            console.print(
-                f"[bold]{study.name}[/] @ {study.scale}: search {search.name}: {search.done} of "
-                f"{study.spec.search.num_samples} samples done, {search.left} to run (Optuna journal: {search.journal})"
-            )
-        else:
-            mine, summary = _claim_pending(study, cells, trials, tracker, claims, console, rerun_failed, force)
-            summary.closed_stale = closed
-            if force:
-                for trial in mine:
-                    shutil.rmtree(state / "checkpoints" / experiment_id / trial.hash, ignore_errors=True)
-        to_run = search.left if search else len(mine)
-        if closed:
-            console.print(f"closed {len(closed)} stale runs as KILLED (tag closed_because); their trials run again")
-        if to_run:  # what the cluster can never give is refused before any run opens
-            connect(address, execution, str(study.path))
-        _prepare_data(study, [t.config for t in mine] or ([study.base] if to_run else []), data_root)
+    lease = execution.lease_minutes * 60
+    try:
         command = command or " ".join(["python", *sys.argv])
         # The trials' runs carry the source tags too: the UI's Source column is filled on every row.
         tags = {"study": study.name, "scale": study.scale, **source_tags(study.path, command),
@@ -193,6 +156,23 @@ def run_study(
     return summary
 
 
+def _get_ready(*args) -> Ready:
+    """:func:`orchestrator.preparation.get_ready`, its imports (MLflow, the reports: ~1.5 s) included."""
+    from orchestrator.preparation import get_ready
+
+    return get_ready(*args)
+
+
+def _connect(address: str | None, execution, study: Study, claims: Callable[[], Claims]) -> None:
+    """Ray started (or joined) and able to hold one trial; else the invocation's claims are released."""
+    try:
+        connect(address, execution, str(study.path))
+    except BaseException:
+        with contextlib.suppress(Exception):  # a failed preparation has released them and raises its own error
+            claims().release()
+        raise
+
+
 def check_reports_folder(root: Path) -> None:
     """``--reports`` must be a folder that exists or can be made: checked before any trial runs."""
     existing = next(folder for folder in [root.absolute(), *root.absolute().parents] if folder.exists())
@@ -201,32 +181,6 @@ def check_reports_folder(root: Path) -> None:
         raise BadOption("--reports", f"{root} {where}, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise BadOption("--reports", f"{root}: {existing} is not writable")
-
-
-def _claim_pending(study, cells, trials, tracker, claims, console, rerun_failed, force) -> tuple[list, RunSummary]:
-    """The grid's trials this invocation trains: not finished (nor failed, without ``rerun_failed``), claimed."""
-    pending, failed_before = _pending(trials, tracker.uri, study.name, rerun_failed=rerun_failed, force=force)
-    elsewhere = {}
-    for trial in pending:
-        holder = claims.claim(trial.hash)
-        if holder is not None:
-            elsewhere[trial.name] = holder
-    # What finished while we claimed (another invocation's last trials) is not run again.
-    done = set() if force else set(finished_trials(tracker.uri, study.name).index)
-    mine = [trial for trial in pending if trial.hash in claims.held and trial.hash not in done]
-    claims.release([trial.hash for trial in pending if trial.hash in claims.held and trial.hash in done])
-    summary = RunSummary(
-        cells=len(cells), trials=len(trials), skipped=len(trials) - len(pending), elsewhere=elsewhere,
-        failed_before=[trial.name for trial in failed_before],
-    )
-    skipped_failed = f", {len(failed_before)} failed earlier (--rerun-failed runs them)" if failed_before else ""
-    console.print(
-        f"[bold]{study.name}[/] @ {study.scale}: {len(cells)} cells → {len(trials)} distinct trials, "
-        f"{summary.skipped - len(failed_before)} finished earlier{skipped_failed}, {len(mine)} to run"
-    )
-    if elsewhere:
-        console.print(f"[yellow]{len(elsewhere)} trials are being trained by another invocation[/]: left to it")
-    return mine, summary
 
 
 def _log_best(tracker: Tracker, parent: str, study: Study, state: Path, console: Console) -> dict[str, float]:
@@ -242,76 +196,3 @@ def _log_best(tracker: Tracker, parent: str, study: Study, state: Path, console:
     console.print(f"best so far: {search.metric} = {best.value:.4g} at {values} (Optuna trial #{best.number})")
     tracker.client.set_tag(parent, "best_params", values)
     return {f"best/{search.metric}": float(best.value)}
-
-
-def _pending(
-    trials: list[Trial], tracking_uri: str, experiment: str, *, rerun_failed: bool, force: bool
-) -> tuple[list[Trial], list[Trial]]:
-    """The trials to run and those left alone because their latest run FAILED."""
-    if force:
-        return list(trials), []
-    done = set(finished_trials(tracking_uri, experiment).index)
-    latest = trial_runs(tracking_uri, experiment)["status"]
-    failed = [t for t in trials if t.hash not in done and latest.get(t.hash) == "FAILED"]
-    skip = done if rerun_failed else done | {t.hash for t in failed}
-    return [t for t in trials if t.hash not in skip], ([] if rerun_failed else failed)
-
-
-def report_study(
-    study: Study, tracking_uri: str, reports_root: Path | str = "reports", cells: list[Trial] | None = None
-) -> Report:
-    """The study's tables, plots and findings from whatever runs have finished."""
-    if study.spec.search is not None:
-        frame = searched_cells(tracking_uri, study)
-    else:
-        cells = cells if cells is not None else expand(study)
-        frame = pd.DataFrame([{**trial.labels(), "trial_hash": trial.hash} for trial in cells])
-    linear = study.base.eval.linear
-    return build_report(
-        study=study.name,
-        scale=study.scale,
-        reproduces=study.spec.reproduces,
-        cells=frame,
-        runs=trial_runs(tracking_uri, study.name),
-        targets=(linear.targets if linear and linear.targets else list(study.base.data.targets)),
-        target_metrics=set(TARGET_METRICS),
-        spec=study.spec.report,
-        reference=study.spec.reference,
-        findings=study.spec.findings,
-        folder=Path(reports_root) / study.name / study.scale,
-        description=leading_comments(study.path),
-        tracking_uri=tracking_uri,
-        reports_root=Path(reports_root),
-    )
-
-
-def searched_cells(tracking_uri: str, study: Study) -> pd.DataFrame:
-    """The cells of a search: one per sampled trial in the store, its sampled values as coordinates."""
-    search = study.spec.search
-    name = search.optuna_name(study.name, study.base.identity())
-    columns = ["variant", *search.space, "seed", "trial_hash"]
-    client = Tracker(tracking_uri).client
-    experiment = client.get_experiment_by_name(study.name)
-    rows, token = [], None
-    while experiment is not None:
-        page = client.search_runs([experiment.experiment_id], f"tags.search = '{name}' and tags.trial_hash != ''",
-                                  max_results=1000, page_token=token)
-        for run in page:
-            tags = run.data.tags
-            if all(key in tags for key in columns):  # tags hold str(value): read them back as YAML
-                rows.append({key: yaml.safe_load(tags[key]) if key in search.space else tags[key] for key in columns})
-        token = page.token
-        if not token:
-            break
-    frame = pd.DataFrame(rows, columns=columns).drop_duplicates("trial_hash")
-    return frame.astype({"seed": int})
-
-
-def _prepare_data(study: Study, configs: list, data_root: Path) -> None:
-    """Download (or find) every dataset the pending trials read, before any trial starts."""
-    sources = dict.fromkeys(source for config in configs for source in config.data.sources())
-    for source in sources:
-        try:
-            prepare_source(source, data_root)
-        except DatasetUnavailable as error:
-            raise StudyError(str(study.path), str(error), key="data.source") from None

@@ -24,35 +24,15 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from orchestrator.store import (
+    DEFAULT_TRACKING_URI,
+    BrokenStore,
+    absolute_tracking_uri,
+    check_store_folder,
+    sqlite_path,
+)
+
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # model training, not GenAI
-
-
-def sqlite_path(uri: str) -> str | None:
-    """The database file of a ``sqlite:///`` URI, None for any other store."""
-    prefix = "sqlite:///"
-    return uri[len(prefix) :] if uri.startswith(prefix) else None
-
-
-def state_folder(tracking_uri: str) -> Path:
-    """Where invocations keep claims, checkpoints, Tune's state, the Optuna journal of the store at ``tracking_uri``."""
-    database = sqlite_path(tracking_uri)
-    if database is not None:
-        database_path = Path(database).resolve()
-        return database_path.with_name(database_path.name + ".state")
-    return Path(".sweep-state").resolve()
-
-
-def absolute_tracking_uri(uri: str) -> str:
-    """Make a local SQLite URI absolute: Ray runs trials in other working directories."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(Path(uri[len(prefix) :]).resolve())
-    return uri
-
-
-class BrokenStore(Exception):
-    """The tracking store cannot be opened (one line: the URI and MLflow's first line)."""
 
 
 class Tracker:
@@ -90,22 +70,6 @@ class Store(MlflowClient):
             folder = Path(database).resolve().parent / "mlruns" / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
             artifact_location = folder.as_uri()
         return super().create_experiment(name, artifact_location=artifact_location, tags=tags)
-
-
-def check_store_folder(uri: str) -> None:
-    """A SQLite store is made only in a folder that exists: a mistyped path is an error, not a new empty store."""
-    database = sqlite_path(uri)
-    if database is not None and database != ":memory:" and not Path(database).parent.is_dir():
-        raise BrokenStore(f"{uri}: the folder {Path(database).parent} does not exist")
-
-
-def is_new_store(uri: str) -> bool:
-    """Whether ``uri`` names a SQLite store not made yet (no file, or an empty one): nothing ran in it."""
-    database = sqlite_path(uri)
-    if database is None or database == ":memory:":
-        return False
-    path = Path(database)
-    return not path.exists() or path.stat().st_size == 0
 
 
 def open_store(uri: str) -> Store:

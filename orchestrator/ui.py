@@ -26,7 +26,8 @@ from pathlib import Path
 from rich.console import Console
 
 from orchestrator.errors import BadOption
-from orchestrator.tracking import Tracker, absolute_tracking_uri, check_store_folder, sqlite_path
+from orchestrator.store import absolute_tracking_uri, check_store_folder, sqlite_path
+from orchestrator.tracking import Tracker
 
 HOST = "127.0.0.1"
 WORKFLOW = "workflowType=machine_learning"

@@ -19,8 +19,8 @@ from conftest import tiny_study
 from mlflow import MlflowClient
 
 from orchestrator.expansion import expand
-from orchestrator.runner import report_study
 from orchestrator.spec import load_study
+from orchestrator.study_report import report_study
 
 CHROMIUM = os.environ.get("CHROMIUM") or next(
     (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)

@@ -15,7 +15,8 @@ from mlflow import MlflowClient
 
 from orchestrator.cli import main, parser
 from orchestrator.leases import KILLED_TAG, Claims, close_stale_runs, owner_alive
-from orchestrator.tracking import BrokenStore, open_store
+from orchestrator.store import BrokenStore
+from orchestrator.tracking import open_store
 from workers import tune_adapter
 from workers.config import TrialConfig
 from workers.tune_adapter import HEARTBEAT_TAG, OWNER_TAG, owner, process_start
@@ -189,7 +190,7 @@ def test_failed_trials_wait_for_rerun_failed_and_force_runs_everything(tmp_path,
     from conftest import tiny_study
 
     from orchestrator.expansion import expand, unique
-    from orchestrator.runner import _pending
+    from orchestrator.preparation import pending_trials
     from orchestrator.spec import load_study
 
     study = tiny_study(scales={"small": {}, "smoke": {"sweep.seeds": [0]}})  # 4 trials
@@ -201,8 +202,8 @@ def test_failed_trials_wait_for_rerun_failed_and_force_runs_everything(tmp_path,
         run_id = client.create_run(experiment, tags={"trial_hash": trial.hash}).info.run_id
         client.set_terminated(run_id, status)
     names = lambda found: [t.name for t in found]  # noqa: E731
-    pending, failed = _pending(trials, uri, "tiny", rerun_failed=False, force=False)
+    pending, failed = pending_trials(trials, uri, "tiny", rerun_failed=False, force=False)
     assert names(pending) == names(trials[2:]) and names(failed) == [trials[1].name]
-    pending, failed = _pending(trials, uri, "tiny", rerun_failed=True, force=False)
+    pending, failed = pending_trials(trials, uri, "tiny", rerun_failed=True, force=False)
     assert names(pending) == names(trials[1:]) and failed == []
-    assert names(_pending(trials, uri, "tiny", rerun_failed=False, force=True)[0]) == names(trials)
+    assert names(pending_trials(trials, uri, "tiny", rerun_failed=False, force=True)[0]) == names(trials)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = """
 import ray
-from orchestrator.execution import start_ray
+from orchestrator.cluster import start_ray
 session = start_ray(None)
 assert session is not None and session.is_dir(), session
 assert start_ray(None) is None  # already started: nothing more to clean

@@ -11,8 +11,9 @@ from mlflow import MlflowClient
 from rich.console import Console
 
 from orchestrator.expansion import expand
-from orchestrator.runner import report_study, run_study
+from orchestrator.runner import run_study
 from orchestrator.spec import load_study
+from orchestrator.study_report import report_study
 from orchestrator.tracking import open_store
 
 REPORT = {

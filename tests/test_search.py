@@ -14,7 +14,7 @@ from orchestrator.errors import StudyError
 from orchestrator.search_journal import SearchState
 from orchestrator.search_space import Distribution
 from orchestrator.spec import load_study
-from orchestrator.tracking import state_folder
+from orchestrator.store import state_folder
 
 SPACE = {
     "optim.lr": {"loguniform": [1.0e-4, 1.0e-2]},

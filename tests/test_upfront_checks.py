@@ -14,7 +14,8 @@ from mlflow import MlflowClient
 from orchestrator.cli import main
 from orchestrator.expansion import expand
 from orchestrator.spec import load_study
-from orchestrator.tracking import Tracker, is_new_store, open_store
+from orchestrator.store import is_new_store
+from orchestrator.tracking import Tracker, open_store
 
 
 def one_line_error(capsys) -> str:
