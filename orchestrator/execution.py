@@ -2,8 +2,8 @@
 
 Ray starts a local instance when no ``address`` is given; with one, the same code runs on a
 cluster. Each trial asks for ``execution.cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs
-(fractions share a GPU); :func:`connect` refuses, before anything runs, what no node of the
-cluster can ever give. Tune reuses a worker process for the next trial (``reuse_actors``), so a
+(fractions share a GPU); ``orchestrator.cluster.connect`` refuses, before anything runs, what no
+node of the cluster can ever give. Tune reuses a worker process for the next trial (``reuse_actors``), so a
 sweep of short trials does not pay a process start and torch's import each. A failing trial
 fails alone: Tune records its error and goes on. Ray's own log (Tune's tracebacks included)
 goes to a file whose path the run prints; the console shows the progress and one line per

@@ -1,7 +1,4 @@
-"""A study invocation made ready to run: its store open, stale runs closed, pending trials claimed, data ready.
-
-``orchestrator.runner`` runs :func:`get_ready` beside Ray's start on a new store, before it otherwise.
-"""
+"""A study invocation made ready to run: stale runs closed, pending trials claimed, their data ready."""
 
 from __future__ import annotations
 
@@ -46,7 +43,6 @@ class RunSummary:
 class Ready:
     """A study invocation's store, claims and data, ready for its trials to run."""
 
-    tracker: Tracker
     experiment_id: str
     state: Path  # the store's folder of claims, checkpoints, Tune's state
     claims: Claims
@@ -60,14 +56,13 @@ class Ready:
 
 
 def get_ready(
-    study: Study, store: str, cells: list[Trial], trials: list[Trial], data_root: Path, console: Console,
+    study: Study, tracker: Tracker, cells: list[Trial], trials: list[Trial], data_root: Path, console: Console,
     rerun_failed: bool, force: bool,
 ) -> Ready:
-    """Opens the store, closes stale runs, claims the pending trials and makes their data ready."""
+    """Closes the store's stale runs, claims the pending trials and makes their data ready."""
     from orchestrator.leases import Claims, close_stale_runs
 
     lease = study.spec.execution.lease_minutes * 60
-    tracker = Tracker(store)
     experiment_id = tracker.experiment(study.name)
     closed = close_stale_runs(tracker.client, experiment_id, lease)
     state = state_folder(tracker.uri)
@@ -91,7 +86,7 @@ def get_ready(
         summary.closed_stale = closed
         if closed:
             console.print(f"closed {len(closed)} stale runs as KILLED (tag closed_because); their trials run again")
-        ready = Ready(tracker, experiment_id, state, claims, search, mine, summary)
+        ready = Ready(experiment_id, state, claims, search, mine, summary)
         prepare_data(study, [t.config for t in mine] or ([study.base] if ready.to_run else []), data_root)
         return ready
     except BaseException:

@@ -7,12 +7,9 @@ This is the programmatic face of ``python -m orchestrator run``:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,23 +55,26 @@ def run_study(
     check_store_folder(store)
     cells = expand(study)
     trials = unique(cells)
-    ready_up = partial(_get_ready, study, store, cells, trials, data_root, console, rerun_failed, force)
     if is_new_store(store):
         # Nothing ran in a new store, so every trial will: Ray starts in the main thread (~3 s, mostly
-        # waiting for its raylet) while a thread imports MLflow and the reports (~1.5 s), creates and
-        # migrates the store (~1.5 s), claims the trials and readies their data.
+        # waiting for its raylet) while a thread imports MLflow and creates and migrates the store
+        # (~3 s); Tune and the reports load meanwhile.
         with ThreadPoolExecutor(1) as pool:
-            getting_ready = pool.submit(ready_up)
-            _connect(address, execution, study, lambda: getting_ready.result().claims)
-            import orchestrator.execution  # noqa: F401 - Tune (~1 s) loads here while the store is still being made
-            ready = getting_ready.result()
+            opening = pool.submit(_open_store, store)
+            connect(address, execution, str(study.path))  # on an error the pool still waits for the store
+            # Tune and the reports load (~2 s) while the thread still makes the store.
+            import orchestrator.execution
+            import orchestrator.preparation  # noqa: F401
+            tracker = opening.result()
+        ready = _get_ready(study, tracker, cells, trials, data_root, console, rerun_failed, force)
     else:
-        ready = ready_up()
+        tracker = _open_store(store)
+        ready = _get_ready(study, tracker, cells, trials, data_root, console, rerun_failed, force)
         if ready.to_run:  # what the cluster can never give is refused before any run opens
-            _connect(address, execution, study, lambda: ready.claims)
-    tracker, experiment_id, state, claims = ready.tracker, ready.experiment_id, ready.state, ready.claims
+            _connect(address, execution, study, ready.claims)
+    experiment_id, state, claims = ready.experiment_id, ready.state, ready.claims
     search, mine, summary, to_run = ready.search, ready.mine, ready.summary, ready.to_run
-    # Imported by the preparation already (MLflow, the reports) or now (Tune), once a study has trials to run.
+    # The rest of the run's imports, most of them loaded by now (MLflow, Tune, the reports).
     from dashboards.publish import log_report
     from dashboards.report import print_report
     from orchestrator.execution import FAILED, INTERRUPTED, Tracking, run_trials  # imports Ray's Tune
@@ -156,20 +156,24 @@ def run_study(
     return summary
 
 
+def _open_store(store: str) -> Tracker:
+    from orchestrator.tracking import Tracker  # MLflow's import, ~1 s
+
+    return Tracker(store)
+
+
 def _get_ready(*args) -> Ready:
-    """:func:`orchestrator.preparation.get_ready`, its imports (MLflow, the reports: ~1.5 s) included."""
-    from orchestrator.preparation import get_ready
+    from orchestrator.preparation import get_ready  # the reports' and Tune's imports, ~1.5 s
 
     return get_ready(*args)
 
 
-def _connect(address: str | None, execution, study: Study, claims: Callable[[], Claims]) -> None:
+def _connect(address: str | None, execution, study: Study, claims: Claims) -> None:
     """Ray started (or joined) and able to hold one trial; else the invocation's claims are released."""
     try:
         connect(address, execution, str(study.path))
     except BaseException:
-        with contextlib.suppress(Exception):  # a failed preparation has released them and raises its own error
-            claims().release()
+        claims.release()
         raise
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from mlflow import MlflowClient
 from orchestrator.cli import main
 from orchestrator.expansion import expand
 from orchestrator.spec import load_study
-from orchestrator.store import is_new_store
+from orchestrator.store import is_new_store, state_folder
 from orchestrator.tracking import Tracker, open_store
 
 
@@ -91,12 +93,23 @@ def test_resources_no_node_has_are_refused_before_any_run(ray_cluster, write_stu
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
     assert not client.search_runs([experiment.experiment_id]), "no run was opened"
+    # The first refusal came while a new store was being made ready beside Ray's start, the second
+    # on the existing store: both released the trials they had claimed.
+    claims = state_folder(f"sqlite:///{tmp_path / 'mlflow.db'}") / "claims" / experiment.experiment_id
+    assert claims.is_dir() and not [p.name for p in claims.iterdir() if p.name != ".lock"]
+
+
+def test_the_command_line_imports_neither_mlflow_nor_tune_before_ray_starts():
+    # run_study starts Ray right after the study is validated; MLflow, the reports and Tune load beside it.
+    script = ("import sys, orchestrator.cli, orchestrator.runner; "
+              "print(sorted(m for m in ('mlflow', 'ray.tune', 'pandas', 'matplotlib', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.slow
 def test_a_diverging_trial_is_one_line_its_traceback_in_the_log(ray_cluster, write_study, tmp_path, capfd,
                                                                  monkeypatch):
-    from orchestrator.leases import state_folder
     from workers.tune_adapter import process_start
 
     sweep = {"grid": {"data.second_size": [16]}, "seeds": [0], "variants": {
