@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from dashboards.report import Report
 from dashboards.runs import finished_trials, trial_runs
 from orchestrator.errors import StudyError
 from orchestrator.expansion import Trial
@@ -19,12 +18,15 @@ from orchestrator.tracking import Tracker
 from workers.data.sources import DatasetUnavailable, prepare_source
 
 if TYPE_CHECKING:
+    from dashboards.report import Report
     from orchestrator.leases import Claims
     from orchestrator.optuna_search import SearchState
 
 
 @dataclass
 class RunSummary:
+    """What one invocation of a study found and did (``run_study`` returns it)."""
+
     cells: int
     trials: int
     skipped: int  # finished (or, without --rerun-failed, failed) in an earlier invocation
@@ -41,7 +43,7 @@ class RunSummary:
 
 @dataclass
 class Ready:
-    """A study invocation's store, claims and data, ready for its trials to run."""
+    """A study invocation's experiment, claims and data, ready for its trials to run."""
 
     experiment_id: str
     state: Path  # the store's folder of claims, checkpoints, Tune's state

@@ -62,7 +62,7 @@ def run_study(
         with ThreadPoolExecutor(1) as pool:
             opening = pool.submit(_open_store, store)
             connect(address, execution, str(study.path))  # on an error the pool still waits for the store
-            # Tune and the reports load (~2 s) while the thread still makes the store.
+            # Tune and the preparation's modules load (~1.5 s) while the thread still makes the store.
             import orchestrator.execution
             import orchestrator.preparation  # noqa: F401
             tracker = opening.result()
@@ -74,12 +74,9 @@ def run_study(
             _connect(address, execution, study, ready.claims)
     experiment_id, state, claims = ready.experiment_id, ready.state, ready.claims
     search, mine, summary, to_run = ready.search, ready.mine, ready.summary, ready.to_run
-    # The rest of the run's imports, most of them loaded by now (MLflow, Tune, the reports).
-    from dashboards.publish import log_report
-    from dashboards.report import print_report
+    # The rest of the run's imports, most of them loaded by now (MLflow, Tune).
     from orchestrator.execution import FAILED, INTERRUPTED, Tracking, run_trials  # imports Ray's Tune
     from orchestrator.leases import close_open_children
-    from orchestrator.study_report import report_study
     from orchestrator.tracking import git_commit, source_tags
     from workers.tune_adapter import OWNER_TAG, Heartbeat, owner
 
@@ -123,6 +120,11 @@ def run_study(
                     summary.failed = {o.trial.name: o.reason for o in outcomes if o.status == FAILED}
                     summary.interrupted = [o.trial.name for o in outcomes if o.status == INTERRUPTED]
                     summary.ran = sum(o.started for o in outcomes)
+            # The reports' modules (matplotlib with them, ~0.5 s) load once the trials are done.
+            from dashboards.publish import log_report
+            from dashboards.report import print_report
+            from orchestrator.study_report import report_study
+
             summary.report = report_study(study, tracker.uri, reports_root, cells)
             status = "KILLED" if summary.interrupted else "FINISHED"
         except KeyboardInterrupt:
@@ -163,7 +165,7 @@ def _open_store(store: str) -> Tracker:
 
 
 def _get_ready(*args) -> Ready:
-    from orchestrator.preparation import get_ready  # the reports' and Tune's imports, ~1.5 s
+    from orchestrator.preparation import get_ready  # Tune's import, the runs' tables: ~1 s
 
     return get_ready(*args)
 
