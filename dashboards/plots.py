@@ -75,6 +75,8 @@ def against_figure(results: pd.DataFrame, spec: PlotSpec, report: ReportSpec | N
     for axis, (facet, panel) in panels:
         for colour, hue, points in _lines(panel, spec):
             points = points.dropna(subset=["value", "x_value"])
+            if points.empty:  # e.g. a target this metric is not measured on: no legend entry for it either
+                continue
             axis.plot(points["x_value"], points["value"], "o", color=colour,
                       label=report.label(hue) if hue is not None else report.label(spec.y))
             if annotate:

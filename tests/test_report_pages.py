@@ -213,6 +213,15 @@ def test_a_metric_against_another_one_point_per_trial_labelled_with_the_swept_va
     assert axis.get_xlabel() == "I_NCE (nats)"
 
 
+def test_a_hue_without_points_has_no_legend_entry(figures):
+    # CMM's accuracy plot: the position target has a localisation error, not an accuracy.
+    results = pd.DataFrame([{"variant": "digit", "target": target, "value": value, "x_value": 5.0}
+                            for target, value in (("digit", 70.0), ("background", 20.0), ("position", math.nan))])
+    plots.against_figure(results, PlotSpec(x_metric="i_nce", y="linear_acc", hue="target", annotate="variant"))
+    (axis,) = figures[0].axes
+    assert [line.get_label() for line in axis.get_lines() if line.get_marker() == "o"] == ["digit", "background"]
+
+
 # HTML ---------------------------------------------------------------------------------------------
 
 class Page(HTMLParser):
