@@ -49,7 +49,18 @@ def owner_alive(tag: str | None) -> bool | None:
         return False
     except PermissionError:
         pass
+    if _exited(pid_number):  # killed, not yet reaped by its parent
+        return False
     return not started or process_start(pid_number) == started  # a reused pid is another process
+
+
+def _exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited and only its entry is left (a zombie; False where /proc is absent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")  # field 3 of proc(5), the state
 
 
 def stale_reason(tags: dict[str, str], start_ms: int, lease_seconds: float, now_ms: int | None = None) -> str | None:

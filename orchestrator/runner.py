@@ -76,7 +76,7 @@ def run_study(
     search, mine, summary, to_run = ready.search, ready.mine, ready.summary, ready.to_run
     # The rest of the run's imports, most of them loaded by now (MLflow, Tune).
     from orchestrator.execution import FAILED, INTERRUPTED, Tracking, run_trials  # imports Ray's Tune
-    from orchestrator.leases import close_open_children
+    from orchestrator.leases import close_open_children, close_stale_runs
     from orchestrator.tracking import git_commit, source_tags
     from workers.tune_adapter import OWNER_TAG, Heartbeat, owner
 
@@ -134,6 +134,12 @@ def run_study(
             # Every way a study stops closes every run it opened: a trial Tune stopped mid-epoch
             # never reached the adapter's KILLED branch.
             close_open_children(tracker.client, experiment_id, parent, f"its invocation ended {status}")
+            # A run whose process was still exiting when this invocation began (a kill -9 just before
+            # it) is recognised as stale by now: no stale run outlives the study.
+            late = close_stale_runs(tracker.client, experiment_id, lease)
+            if late:
+                summary.closed_stale |= late
+                console.print(f"closed {len(late)} more stale runs as KILLED (their processes had not yet exited)")
             metrics = {
                 "trials_run": summary.ran,
                 "trials_skipped": summary.skipped,

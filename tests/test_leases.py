@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import TINY_BASE
@@ -39,6 +40,22 @@ def test_owner_alive_tells_dead_living_and_foreign_processes():
     assert owner_alive(dead_owner()) is False
     assert owner_alive(f"{socket.gethostname()}:{os.getpid()}:0") is False, "a reused pid is another process"
     assert owner_alive("some-other-host:1:1") is None  # only the heartbeat can tell
+
+
+def test_a_killed_process_not_yet_reaped_is_not_alive():
+    child = subprocess.Popen(["sleep", "60"])
+    tag = f"{socket.gethostname()}:{child.pid}:{process_start(child.pid)}"
+    try:
+        assert owner_alive(tag) is True
+        child.kill()
+        deadline = time.time() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":  # not reaped yet
+            assert time.time() < deadline, "the killed child never became a zombie"
+            time.sleep(0.01)
+        assert owner_alive(tag) is False
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_stale_runs_are_closed_as_killed_and_live_ones_left_open(tmp_path):
@@ -75,19 +92,21 @@ def test_a_claim_is_exclusive_and_taken_over_from_a_dead_owner(tmp_path):
     assert not (tmp_path / "dead").exists() and (tmp_path / "abc").exists()
 
 
-def _claim_all(folder, hashes, queue):
+def _claim_all(folder, hashes, queue, done):
     claims = Claims(folder, lease_seconds=600)
     queue.put([h for h in hashes if claims.claim(h) is None])
+    done.wait(60)  # alive until every claimer is through: a dead claimer's claims are free to take
 
 
 def test_concurrent_claimers_never_get_the_same_trial(tmp_path):
     hashes = [f"h{i:03d}" for i in range(200)]
     context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    workers = [context.Process(target=_claim_all, args=(tmp_path, hashes, queue)) for _ in range(3)]
+    queue, done = context.Queue(), context.Event()
+    workers = [context.Process(target=_claim_all, args=(tmp_path, hashes, queue, done)) for _ in range(3)]
     for worker in workers:
         worker.start()
     won = [queue.get(timeout=60) for _ in workers]
+    done.set()
     for worker in workers:
         worker.join()
     claimed = [h for hashes_won in won for h in hashes_won]

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import mlflow
 import pytest
@@ -49,8 +50,16 @@ def test_killed_runs_are_closed_claimed_trials_left_alone_and_each_trial_finishe
     claim.parent.mkdir(parents=True)
     claim.write_text(f"{socket.gethostname()}:{os.getppid()}:{process_start(os.getppid())}")
 
+    # An invocation whose process exits only while this one runs (a kill -9 just before it): closed at the end.
+    exiting = subprocess.Popen(["sleep", "3"])
+    late = client.create_run(experiment, tags={
+        OWNER_TAG: f"{socket.gethostname()}:{exiting.pid}:{process_start(exiting.pid)}",
+        HEARTBEAT_TAG: str(int(time.time() * 1000)), "study": "tiny"}).info.run_id
+
     summary = run()
-    assert set(summary.closed_stale) == {dead_parent, dead_child}
+    assert set(summary.closed_stale) == {dead_parent, dead_child, late}
+    assert client.get_run(late).info.status == "KILLED"
+    exiting.wait()
     assert list(summary.elsewhere) == [second.name] and summary.ran == 1
     assert client.get_run(dead_child).info.status == "KILLED"
     assert "is gone" in client.get_run(dead_child).data.tags[KILLED_TAG]
