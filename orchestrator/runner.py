@@ -58,7 +58,7 @@ def run_study(
     if is_new_store(store):
         # Nothing ran in a new store, so every trial will: Ray starts in the main thread (~3 s, mostly
         # waiting for its raylet) while a thread imports MLflow and creates and migrates the store
-        # (~3 s); Tune and the reports load meanwhile.
+        # (~3 s).
         with ThreadPoolExecutor(1) as pool:
             opening = pool.submit(_open_store, store)
             connect(address, execution, str(study.path))  # on an error the pool still waits for the store
@@ -74,7 +74,7 @@ def run_study(
             _connect(address, execution, study, ready.claims)
     experiment_id, state, claims = ready.experiment_id, ready.state, ready.claims
     search, mine, summary, to_run = ready.search, ready.mine, ready.summary, ready.to_run
-    # The rest of the run's imports, most of them loaded by now (MLflow, Tune).
+    # The rest of the run's imports, loaded by now (MLflow, Tune); the reports' come after the trials.
     from orchestrator.execution import FAILED, INTERRUPTED, Tracking, run_trials  # imports Ray's Tune
     from orchestrator.leases import close_open_children, close_stale_runs
     from orchestrator.tracking import git_commit, source_tags
